@@ -1,0 +1,224 @@
+"""Maximum a-posteriori fitting with optax, compiled once per scene structure.
+
+The iteration loop is a ``lax.while_loop`` inside a jitted chunk of ``chunk`` steps; the host only
+wakes between chunks (progress bar, early stop), so there is no host sync per step. Every array
+(data, weights, initial values, step sizes, tolerances) is a traced argument, and the optimizer is
+a module-level object unless the user passes one: a second fit of a scene with the same structure
+reuses the compiled code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .observation import Geometry, Observation
+from .parameter import free_parameters, get_free, log_prior, set_free
+from .render import render_canvas
+
+#: Default optimizer: Adam's normalised direction; per-parameter step sizes scale it.
+DEFAULT_OPTIMIZER = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
+DEFAULT_STEPSIZE = 0.01
+
+
+@dataclasses.dataclass
+class FitInfo:
+    """What a fit did: loss history, iterations, convergence and goodness of fit."""
+
+    loss_history: np.ndarray
+    iterations: int
+    converged: bool
+    chi2: float
+    n_pixels: int
+    n_free: int
+    errors: list | None = None
+
+    @property
+    def dof(self) -> int:
+        return max(self.n_pixels - self.n_free, 1)
+
+    @property
+    def chi2_dof(self) -> float:
+        return self.chi2 / self.dof
+
+
+def prepare(scene, observations):
+    """Compiled-code views: the scene without its WCS and one renderer per observation."""
+    obs = _as_list(observations)
+    frame = scene.frame
+    geometry = Geometry.build(frame, obs)
+    renderers = tuple(o.renderer(frame, geometry) for o in obs)
+    return scene.without_wcs(), renderers
+
+
+def _as_list(observations) -> Sequence[Observation]:
+    if isinstance(observations, Observation):
+        return [observations]
+    obs = list(observations)
+    if not obs:
+        raise ValueError("No observations given")
+    return obs
+
+
+def log_likelihood_core(scene, renderers):
+    canvas = render_canvas(scene, renderers[0].geometry)
+    return sum(r.log_likelihood(canvas) for r in renderers)
+
+
+def neg_log_posterior_core(scene, renderers):
+    return -log_likelihood_core(scene, renderers) - log_prior(scene)
+
+
+def _loss_u(u, scene, renderers):
+    return neg_log_posterior_core(set_free(scene, u), renderers)
+
+
+class _State(eqx.Module):
+    u: list
+    opt_state: object
+    loss: jax.Array
+    it: jax.Array
+    converged: jax.Array
+
+
+@eqx.filter_jit
+def _init_state(u, scene, renderers, optimizer):
+    loss = _loss_u(u, scene, renderers)
+    return _State(u, optimizer.init(u), loss, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+
+
+@eqx.filter_jit
+def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_iter, chunk: int):
+    """Up to ``steps`` (<= chunk) optimizer steps on device; stops early at convergence."""
+    grad_fn = jax.value_and_grad(_loss_u)
+    history = jnp.full((chunk,), jnp.nan, state.loss.dtype)
+
+    def cond(carry):
+        s, _, i = carry
+        return (i < steps) & ~s.converged
+
+    def body(carry):
+        s, hist, i = carry
+        loss, g = grad_fn(s.u, scene, renderers)
+        updates, opt_state = optimizer.update(g, s.opt_state, s.u)
+        u = jax.tree.map(lambda x, d, h: x + h * d, s.u, updates, stepsizes)
+        change = jnp.abs(s.loss - loss) <= rtol * jnp.abs(loss)
+        converged = change & (s.it + 1 >= min_iter)
+        hist = hist.at[i].set(loss)
+        return _State(u, opt_state, loss, s.it + 1, converged), hist, i + 1
+
+    state, history, _ = jax.lax.while_loop(cond, body, (state, history, jnp.zeros((), jnp.int32)))
+    return state, history
+
+
+def fit(
+    scene,
+    observations,
+    *,
+    max_iter: int = 1000,
+    rtol: float = 1e-6,
+    min_iter: int = 50,
+    optimizer: optax.GradientTransformation | None = None,
+    chunk: int = 100,
+    progress: bool = True,
+    errors: bool = False,
+):
+    """Fit a scene to one or several observations (maximum a posteriori).
+
+    Parameters
+    ----------
+    scene
+        The initial :class:`~scarlet2.Scene`; it is not modified.
+    observations
+        An :class:`~scarlet2.Observation` or a list of them.
+    max_iter
+        Iteration limit.
+    rtol
+        Converged when the loss changes by less than ``rtol * |loss|`` in one step.
+    min_iter
+        Never stop before this many iterations.
+    optimizer
+        An optax transformation whose updates are *added* to the unconstrained parameters and are
+        then scaled per parameter by its ``stepsize`` (default: Adam's direction with scale -1).
+    chunk
+        Iterations per compiled call; the progress bar updates between chunks.
+    progress
+        Show a tqdm progress bar with the loss.
+    errors
+        Also compute Fisher-matrix errors (:func:`scarlet2.uncertainties`) into ``info.errors``.
+
+    Returns
+    -------
+    scene, info
+        The fitted scene (a new pytree) and a :class:`FitInfo`.
+    """
+    from tqdm.auto import tqdm
+
+    obs = _as_list(observations)
+    core, renderers = prepare(scene, obs)
+    free = free_parameters(core)
+    if not free:
+        raise ValueError("The scene has no free parameters to fit")
+    optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
+    dtype = renderers[0].data.dtype
+    u = [x.astype(dtype) for x in get_free(core)]
+    stepsizes = [jnp.asarray(p.stepsize or DEFAULT_STEPSIZE, dtype) for p in free]
+    state = _init_state(u, core, renderers, optimizer)
+    rtol_a, min_a = jnp.asarray(rtol, dtype), jnp.asarray(min_iter, jnp.int32)
+    history = []
+    bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=False)
+    done, converged = 0, False
+    while done < max_iter and not converged:
+        steps = min(chunk, max_iter - done)
+        state, hist = _run_chunk(
+            state, core, renderers, optimizer, stepsizes, jnp.asarray(steps, jnp.int32), rtol_a, min_a, chunk
+        )
+        it, converged, loss = (int(state.it), bool(state.converged), float(state.loss))  # one sync per chunk
+        history.append(np.asarray(hist[: it - done]))
+        bar.update(it - done)
+        bar.set_postfix(loss=f"{loss:.6g}")
+        done = it
+    bar.close()
+    fitted = set_free(scene, state.u)
+    chi2 = float(chi2_core(set_free(core, state.u), renderers))
+    info = FitInfo(
+        loss_history=np.concatenate(history) if history else np.zeros(0),
+        iterations=done,
+        converged=converged,
+        chi2=chi2,
+        n_pixels=sum(o.n_pixels() for o in obs),
+        n_free=sum(int(np.size(p.value)) for p in free),
+    )
+    if errors:
+        from .uncertainty import uncertainties
+
+        info.errors = uncertainties(fitted, obs)
+    return fitted, info
+
+
+@eqx.filter_jit
+def chi2_core(scene, renderers):
+    return -2 * log_likelihood_core(scene, renderers)
+
+
+def render(scene, observation):
+    """The scene's model as seen by ``observation`` (bands x y x x)."""
+    core, (renderer,) = prepare(scene, [observation])
+    return _render_obs(core, renderer)
+
+
+@eqx.filter_jit
+def _render_obs(scene, renderer):
+    return renderer(render_canvas(scene, renderer.geometry))
+
+
+def log_likelihood(scene, observations):
+    """Gaussian log-likelihood of the scene given the observations (no normalisation constant)."""
+    core, renderers = prepare(scene, observations)
+    return -0.5 * chi2_core(core, renderers)

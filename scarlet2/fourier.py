@@ -1,0 +1,92 @@
+"""Fourier-space helpers shared by PSFs, morphologies and the renderer."""
+
+from __future__ import annotations
+
+import functools
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import _fftlog
+
+# Odd box sizes with small prime factors: odd means no Nyquist bin (exact sub-pixel phase shifts),
+# smooth means fast FFTs. Boxes are padded up to one of these so few shapes get compiled.
+BOX_SIZES = (9, 15, 21, 27, 35, 45, 63, 81, 105, 135, 175, 225, 315, 405)
+
+
+def box_size(extent: float) -> int:
+    """Smallest standard odd box size >= ``extent`` pixels (the largest one beyond that)."""
+    for s in BOX_SIZES:
+        if s >= extent:
+            return s
+    return BOX_SIZES[-1]
+
+
+def fast_size(n: int) -> int:
+    """Smallest 2-3-5-smooth integer >= n (fast FFT length)."""
+    n = int(n)
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+@functools.cache
+def _kgrid_np(shape):
+    h, w = shape
+    ky = 2 * np.pi * np.fft.fftfreq(h)[:, None]
+    kx = 2 * np.pi * np.fft.rfftfreq(w)[None, :]
+    return ky, kx
+
+
+def kgrid(shape, dtype=jnp.float32):
+    """Angular frequencies (ky, kx) of an rfft2 of an array of ``shape``, broadcastable."""
+    ky, kx = _kgrid_np(tuple(shape))
+    return jnp.asarray(ky, dtype), jnp.asarray(kx, dtype)
+
+
+def pixel_ft(ky, kx):
+    """Fourier transform of the unit square pixel: integrating over a pixel is this product."""
+    return jnp.sinc(ky / (2 * np.pi)) * jnp.sinc(kx / (2 * np.pi))
+
+
+def shear_k(ky, kx, g1, g2):
+    """|S k| for the area-preserving shear S of reduced shear (g1, g2) (GalSim's convention:
+    g1 > 0 elongates along x, the array's second axis)."""
+    norm = 1.0 / jnp.sqrt(1.0 - g1**2 - g2**2)
+    kxp = ((1 + g1) * kx + g2 * ky) * norm
+    kyp = (g2 * kx + (1 - g1) * ky) * norm
+    return jnp.sqrt(kxp**2 + kyp**2)
+
+
+def phase(ky, kx, cy, cx):
+    """Fourier factor that moves a profile centred at 0 to (cy, cx)."""
+    return jnp.exp(-1j * (ky * cy + kx * cx))
+
+
+def radial_ft_table(profile_values):
+    """Hankel transform (flux-normalised FT at k=0) of a radial profile on :func:`_fftlog.radii`."""
+    g = _fftlog.hankel0(profile_values)
+    return g
+
+
+def interp_ln_k(table, k):
+    """Interpolate a table on the FFTLog k grid at |k| (k=0 maps to the smallest tabulated k)."""
+    ln_k = _fftlog.ln_k_grid()
+    x = jnp.log(jnp.clip(k, np.exp(ln_k[0]), None))
+    return jnp.interp(x, jnp.asarray(ln_k, table.dtype), table, right=0.0)
+
+
+def center_psf(image, shape):
+    """Embed a centred (odd or even) PSF image into ``shape`` with its centre at pixel (0, 0)."""
+    ph, pw = image.shape[-2:]
+    h, w = shape
+    if ph > h or pw > w:
+        raise ValueError(f"PSF of shape {(ph, pw)} does not fit into the padded frame {(h, w)}")
+    out = jnp.zeros(image.shape[:-2] + (h, w), image.dtype)
+    out = out.at[..., :ph, :pw].set(image)
+    return jnp.roll(out, (-(ph // 2), -(pw // 2)), axis=(-2, -1))

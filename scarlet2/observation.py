@@ -1,0 +1,205 @@
+"""Observations: data, inverse-variance weights, PSF, bands and WCS, with input validation."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from .fourier import center_psf, fast_size, kgrid, pixel_ft
+from .frame import Frame, _celestial
+from .psf import PSF, ArrayPSF
+
+
+class Geometry(NamedTuple):
+    """Static layout of the padded canvas the scene is rendered into (hashable)."""
+
+    frame_shape: tuple[int, int]
+    pad: tuple[int, int]
+    canvas_shape: tuple[int, int]
+
+    @classmethod
+    def build(cls, frame: Frame, observations) -> Geometry:
+        # pad by the largest PSF radius: boxes reaching outside the frame still convolve in,
+        # and the FFT's wrap-around lands only in the padding we crop away.
+        ry = max(o.psf_shape[0] // 2 for o in observations) + 1
+        rx = max(o.psf_shape[1] // 2 for o in observations) + 1
+        ny, nx = frame.shape
+        return cls(frame.shape, (ry, rx), (fast_size(ny + 2 * ry), fast_size(nx + 2 * rx)))
+
+
+class Observation(eqx.Module):
+    """Images of one instrument on the model frame's pixel grid.
+
+    Parameters
+    ----------
+    images
+        (n_bands, ny, nx) data; may be NaN where the weight is 0.
+    weights
+        Inverse variances, same shape; 0 masks a pixel. Or give ``variance``.
+    psf
+        :class:`~scarlet2.ArrayPSF` (normalized, centred images per band) or an analytic PSF.
+    bands
+        Band names, a subset of the frame's bands.
+    wcs
+        Optional astropy WCS.
+    dtype
+        Computation dtype (default float32).
+
+    Raises
+    ------
+    ValueError
+        Naming the band and the number of pixels for NaN/inf data in unmasked pixels, negative or
+        non-finite weights, a non-finite PSF, disagreeing shapes or a band list of the wrong length.
+    """
+
+    data: Array
+    weights: Array
+    psf: PSF
+    bands: tuple[str, ...] = eqx.field(static=True)
+    wcs: Any = eqx.field(static=True, default=None)
+
+    def __init__(self, images, weights=None, psf=None, bands=None, wcs=None, variance=None, dtype=jnp.float32):
+        data = np.asarray(images, dtype=np.float64)
+        if data.ndim == 2:
+            data = data[None]
+        if data.ndim != 3:
+            raise ValueError(f"images must be (band, y, x), got shape {data.shape}")
+        nb = data.shape[0]
+        bands = tuple(str(b) for b in (bands if bands is not None else range(nb)))
+        if len(bands) != nb:
+            raise ValueError(f"{len(bands)} band names {bands} for {nb} image planes")
+        if weights is None and variance is None:
+            raise ValueError("Give weights= (inverse variance) or variance=")
+        if weights is not None and variance is not None:
+            raise ValueError("Give weights= or variance=, not both")
+        if variance is not None:
+            var = np.asarray(variance, dtype=np.float64)
+            _check_shape("variance", var, data.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = np.where(var > 0, 1.0 / var, 0.0)
+            for b, v in zip(bands, var, strict=True):
+                bad = int(np.sum(~np.isfinite(v) | (v < 0)))
+                if bad:
+                    raise ValueError(f"band {b!r}: {bad} pixels have negative or non-finite variance")
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.ndim == 2:
+                w = np.broadcast_to(w, data.shape)
+            _check_shape("weights", w, data.shape)
+        for b, d, wb in zip(bands, data, w, strict=True):
+            bad = int(np.sum(~np.isfinite(wb)))
+            if bad:
+                raise ValueError(f"band {b!r}: {bad} pixels have non-finite weights")
+            neg = int(np.sum(wb < 0))
+            if neg:
+                raise ValueError(f"band {b!r}: {neg} pixels have negative weights")
+            bad = int(np.sum(~np.isfinite(d) & (wb > 0)))
+            if bad:
+                raise ValueError(
+                    f"band {b!r}: {bad} unmasked pixels are NaN or inf (give them weight 0 to mask them)"
+                )
+        if psf is None:
+            raise ValueError("An Observation needs a psf")
+        if not isinstance(psf, PSF):
+            psf = ArrayPSF(psf)
+        if isinstance(psf, ArrayPSF):
+            psf = ArrayPSF(_check_psf(np.asarray(psf.array, np.float64), bands))
+        self.data = jnp.asarray(np.where(w > 0, np.nan_to_num(data), 0.0), dtype)
+        self.weights = jnp.asarray(w, dtype)
+        self.psf = psf
+        self.bands = bands
+        self.wcs = _celestial(wcs)
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def psf_shape(self):
+        return tuple(self.psf.default_shape())
+
+    def psf_images(self):
+        return self.psf.image(self.psf_shape, n_bands=len(self.bands))
+
+    def noise_rms(self):
+        """Per-band median noise rms over unmasked pixels."""
+        w = np.asarray(self.weights)
+        return np.array([np.median(1 / np.sqrt(wb[wb > 0])) if np.any(wb > 0) else np.inf for wb in w])
+
+    def n_pixels(self) -> int:
+        return int(np.sum(np.asarray(self.weights) > 0))
+
+    def renderer(self, frame: Frame, geometry: Geometry) -> ObservationRenderer:
+        """The compiled-code view of this observation: data, weights and the difference kernel
+        mapping the model frame (model PSF) to this observation (its PSF)."""
+        missing = [b for b in self.bands if b not in frame.bands]
+        if missing:
+            raise ValueError(f"Observation bands {missing} are not in the frame's bands {frame.bands}")
+        if self.data.shape[-2:] != frame.shape:
+            raise ValueError(
+                f"Observation of shape {self.data.shape[-2:]} is not on the frame's grid {frame.shape}; "
+                "resampling to other grids is a separate rendering step"
+            )
+        idx = tuple(frame.bands.index(b) for b in self.bands)
+        kernel = difference_kernel(self.psf_images(), frame.psf, geometry.canvas_shape)
+        return ObservationRenderer(self.data, self.weights, kernel, idx, geometry)
+
+
+def difference_kernel(psf_images, model_psf, canvas_shape, eps=1e-4):
+    """FT of the kernel that turns model-PSF images into observed-PSF images.
+
+    ``psf_images`` are pixel-integrated, so their DFT is F_psf * sinc; the model frame holds
+    F_model * sinc. The ratio is Wiener-regularised where the model PSF has no power.
+    """
+    ky, kx = kgrid(canvas_shape)
+    psf_ft = jnp.fft.rfft2(center_psf(jnp.asarray(psf_images, jnp.float32), canvas_shape))
+    model_ft = model_psf.fourier(ky, kx) * pixel_ft(ky, kx)
+    return psf_ft * model_ft / (model_ft**2 + eps**2)
+
+
+class ObservationRenderer(eqx.Module):
+    """Arrays and static layout for rendering the model canvas into one observation."""
+
+    data: Array
+    weights: Array
+    kernel_ft: Array
+    band_index: tuple[int, ...] = eqx.field(static=True)
+    geometry: Geometry = eqx.field(static=True)
+
+    def __call__(self, canvas):
+        """Convolve the padded canvas (frame bands) and crop to the observation."""
+        g = self.geometry
+        c = canvas[jnp.array(self.band_index)] if self.band_index != tuple(range(canvas.shape[0])) else canvas
+        img = jnp.fft.irfft2(jnp.fft.rfft2(c) * self.kernel_ft, s=g.canvas_shape)
+        (py, px), (ny, nx) = g.pad, g.frame_shape
+        return img[:, py : py + ny, px : px + nx]
+
+    def log_likelihood(self, canvas):
+        r = self(canvas) - self.data
+        return -0.5 * jnp.sum(self.weights * r**2)
+
+
+def _check_shape(name, arr, shape):
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, images have shape {shape}")
+
+
+def _check_psf(psf, bands):
+    if psf.shape[0] == 1 and len(bands) > 1:
+        psf = np.broadcast_to(psf, (len(bands),) + psf.shape[1:])
+    if psf.shape[0] != len(bands):
+        raise ValueError(f"PSF has {psf.shape[0]} planes for {len(bands)} bands {bands}")
+    out = np.empty_like(psf)
+    for i, (b, p) in enumerate(zip(bands, psf, strict=True)):
+        bad = int(np.sum(~np.isfinite(p)))
+        if bad:
+            raise ValueError(f"band {b!r}: PSF has {bad} non-finite pixels")
+        s = p.sum()
+        if not s > 0:
+            raise ValueError(f"band {b!r}: PSF sums to {s}, not a positive flux")
+        out[i] = p / s  # images are normalised to unit sum (documented; deviations are common)
+    return out

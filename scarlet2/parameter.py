@@ -1,0 +1,119 @@
+"""Parameters: the leaves of a scene that a fit or a sampler may change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from .constraints import Constraint, as_constraint
+
+
+class Parameter(eqx.Module):
+    """A constrained, optionally fixed, optionally priored value.
+
+    Parameters
+    ----------
+    value
+        Initial value in the constrained space (a scalar or array).
+    constraint
+        ``None``/"real", "positive", "simplex", "unit_disk", ``(lower, upper)`` or a
+        :class:`~scarlet2.constraints.Constraint`.
+    prior
+        Any distribution with ``log_prob`` (numpyro, distrax), evaluated on the constrained value.
+    fixed
+        Excluded from fitting and sampling when true.
+    stepsize
+        Optimizer step in unconstrained units (``None``: the default for its role).
+    dtype
+        Storage dtype (default float32; float64 needs ``jax_enable_x64``, which we never switch on).
+
+    Sharing a parameter between sources is explicit: pass the same ``Parameter`` to both and
+    use :func:`scarlet2.tie` (no registry keyed by object identity).
+    """
+
+    value: Array
+    constraint: Constraint = eqx.field(static=True)
+    prior: Any = None
+    fixed: bool = eqx.field(static=True, default=False)
+    stepsize: float | None = eqx.field(static=True, default=None)
+
+    def __init__(self, value, constraint=None, prior=None, fixed=False, stepsize=None, dtype=None):
+        dtype = dtype or (value.dtype if isinstance(value, jax.Array | Array) else jnp.float32)
+        self.value = jnp.asarray(value, dtype=dtype)
+        self.constraint = as_constraint(constraint)
+        self.prior = prior
+        self.fixed = bool(fixed)
+        self.stepsize = None if stepsize is None else float(stepsize)
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    def to_unconstrained(self):
+        return self.constraint.inverse(self.value)
+
+    def with_unconstrained(self, u):
+        return eqx.tree_at(lambda p: p.value, self, self.constraint.forward(u).astype(self.value.dtype))
+
+    def log_prior(self):
+        if self.prior is None:
+            return jnp.zeros((), self.value.dtype)
+        return jnp.sum(self.prior.log_prob(self.value))
+
+    def __jax_array__(self):
+        return self.value
+
+
+def is_parameter(x) -> bool:
+    return isinstance(x, Parameter)
+
+
+def as_parameter(x, constraint=None, stepsize=None) -> Parameter:
+    """Wrap a plain value as a free Parameter; pass Parameters through untouched."""
+    if isinstance(x, Parameter):
+        return x
+    return Parameter(x, constraint=constraint, stepsize=stepsize)
+
+
+def value_of(x):
+    """The constrained value of a Parameter, or the array itself."""
+    return x.value if isinstance(x, Parameter) else x
+
+
+def parameters(tree) -> list[Parameter]:
+    """All Parameters in a pytree, in flattening order."""
+    return [leaf for leaf in jax.tree.leaves(tree, is_leaf=is_parameter) if is_parameter(leaf)]
+
+
+def free_parameters(tree) -> list[Parameter]:
+    return [p for p in parameters(tree) if not p.fixed]
+
+
+def get_free(tree):
+    """Free parameters' unconstrained values, as a list (the optimizer's pytree)."""
+    return [p.to_unconstrained() for p in free_parameters(tree)]
+
+
+def set_free(tree, values):
+    """Return ``tree`` with the free parameters set from unconstrained ``values`` (from :func:`get_free`)."""
+    free = free_parameters(tree)
+    if len(free) != len(values):
+        raise ValueError(f"Expected {len(free)} free parameter values, got {len(values)}")
+    new = [p.with_unconstrained(u) for p, u in zip(free, values, strict=True)]
+    return eqx.tree_at(lambda t: free_parameters(t), tree, new, is_leaf=is_parameter)
+
+
+def set_values(tree, values):
+    """Return ``tree`` with the free parameters set from constrained ``values``."""
+    free = free_parameters(tree)
+    new = [eqx.tree_at(lambda p: p.value, p, jnp.asarray(v, p.value.dtype)) for p, v in zip(free, values, strict=True)]
+    return eqx.tree_at(lambda t: free_parameters(t), tree, new, is_leaf=is_parameter)
+
+
+def log_prior(tree):
+    ps = parameters(tree)
+    return sum((p.log_prior() for p in ps if not p.fixed), jnp.zeros((), jnp.float32))

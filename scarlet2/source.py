@@ -1,0 +1,125 @@
+"""Sources: a centre and one or more components, each a spectrum times a morphology."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from . import _context
+from .fourier import box_size
+from .morphology import Morphology, Point
+from .parameter import Parameter, as_parameter, value_of
+
+
+class Component(eqx.Module):
+    """``spectrum`` (per-band flux, shape (n_bands,)) times a unit-flux ``morphology``."""
+
+    spectrum: Parameter
+    morphology: Morphology
+
+    def __init__(self, spectrum, morphology):
+        self.spectrum = as_parameter(spectrum, "positive", stepsize=0.01)
+        if not isinstance(morphology, Morphology):
+            raise TypeError(f"morphology must be a scarlet2 Morphology, got {type(morphology).__name__}")
+        self.morphology = morphology
+
+    def flux(self):
+        """Per-band total flux."""
+        s = value_of(self.spectrum)
+        m = self.morphology
+        if hasattr(m, "array"):
+            return s * jnp.sum(value_of(m.array))
+        return s
+
+
+class Source(eqx.Module):
+    """A source: centre + components.
+
+    Parameters
+    ----------
+    center
+        Astropy ``SkyCoord`` (converted with the active scene's frame WCS) or pixel (y, x).
+        Stored as a fixed integer pixel plus a free sub-pixel offset, so float32 resolves
+        milli-pixel shifts anywhere in a large frame.
+    spectrum, morphology
+        A single component; or give ``components=[Component(...), ...]``.
+    box
+        Box size (odd, pixels); default from the morphology's extent and the model PSF.
+    fixed_center
+        Keep the centre fixed in fits.
+    """
+
+    origin: Array
+    offset: Parameter
+    components: tuple[Component, ...]
+    box: tuple[int, int] = eqx.field(static=True)
+
+    def __init__(self, center, spectrum=None, morphology=None, components=None, box=None, fixed_center=False):
+        scene = _context.active_scene()
+        frame = scene.frame if scene is not None else None
+        if components is None:
+            if spectrum is None or morphology is None:
+                raise ValueError("Give spectrum= and morphology=, or components=[...]")
+            components = [Component(spectrum, morphology)]
+        elif spectrum is not None or morphology is not None:
+            raise ValueError("Give either spectrum=/morphology= or components=, not both")
+        self.components = tuple(components)
+        if not self.components:
+            raise ValueError("A source needs at least one component")
+        yx = frame.to_pixel(center) if frame is not None else _pixel(center)
+        if frame is not None:
+            frame.check_inside(yx)
+            for c in self.components:
+                nb = value_of(c.spectrum).shape
+                if nb != (frame.n_bands,):
+                    raise ValueError(f"spectrum has shape {nb}, the frame has {frame.n_bands} bands {frame.bands}")
+        origin = np.round(yx)
+        self.origin = jnp.asarray(origin, jnp.int32)
+        self.offset = Parameter(yx - origin, fixed=fixed_center, stepsize=0.01)
+        if box is None:
+            psf_sigma = frame.psf.sigma_equivalent() if frame is not None else 0.7
+            ext = max(c.morphology.extent() for c in self.components)
+            box = box_size(2 * (ext + 3 * psf_sigma + 2) + 1)
+        elif isinstance(box, int | np.integer):
+            box = (int(box), int(box))
+        self.box = (int(box), int(box)) if isinstance(box, int) else tuple(int(b) for b in box)
+        for c in self.components:
+            arr = getattr(c.morphology, "array", None)
+            if arr is not None and value_of(arr).shape != self.box:
+                self.box = tuple(value_of(arr).shape)
+        if any(b % 2 == 0 for b in self.box):
+            raise ValueError(f"Source boxes must have odd sizes, got {self.box}")
+        _context.register(self)
+
+    @property
+    def center(self):
+        """Pixel centre (y, x) as a float array."""
+        return self.origin.astype(value_of(self.offset).dtype) + value_of(self.offset)
+
+    def flux(self):
+        """Per-band total flux of all components."""
+        return sum(c.flux() for c in self.components)
+
+    @property
+    def kind(self) -> str:
+        if len(self.components) == 1 and isinstance(self.components[0].morphology, Point):
+            return "point"
+        return "+".join(type(c.morphology).__name__.lower() for c in self.components)
+
+
+class PointSource(Source):
+    """A point source (star, quasar): one spectrum times the PSF."""
+
+    def __init__(self, center, spectrum, box=None, fixed_center=False):
+        super().__init__(center, spectrum=spectrum, morphology=Point(), box=box, fixed_center=fixed_center)
+
+
+def _pixel(center):
+    c = np.asarray(center, dtype=np.float64)
+    if c.shape != (2,) or not np.all(np.isfinite(c)):
+        raise ValueError(
+            f"Without an active Scene a centre must be a pixel (y, x) pair, got {center!r}"
+        )
+    return c

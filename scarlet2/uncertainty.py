@@ -1,0 +1,53 @@
+"""Parameter errors from the inverse Fisher matrix (Hessian of the negative log posterior)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from .parameter import free_parameters, set_values
+
+MAX_DENSE = 4000
+
+
+@eqx.filter_jit
+def _hessian(x, scene, renderers):
+    from .fit import neg_log_posterior_core
+
+    _, unravel = ravel_pytree([p.value for p in free_parameters(scene)])
+
+    def f(v):
+        return neg_log_posterior_core(set_values(scene, unravel(v)), renderers)
+
+    return jax.hessian(f)(x)
+
+
+def uncertainties(scene, observations):
+    """1-sigma errors of every free parameter (constrained space), from the inverse Hessian of
+    the negative log posterior at ``scene`` (meant to be an optimum).
+
+    Returns a list aligned with ``scarlet2.parameter.free_parameters(scene)``; each entry has the
+    parameter's shape. Non-positive-definite directions (an unconstrained degeneracy) get ``inf``.
+    """
+    from .fit import prepare
+
+    core, renderers = prepare(scene, observations)
+    free = free_parameters(core)
+    x, unravel = ravel_pytree([p.value for p in free])
+    if x.size > MAX_DENSE:
+        raise ValueError(
+            f"{x.size} free parameters: too many for a dense Fisher matrix (limit {MAX_DENSE}); "
+            "fix free-form morphologies or sample the posterior instead"
+        )
+    h = np.asarray(_hessian(x.astype(jnp.float32), core, renderers), np.float64)
+    h = 0.5 * (h + h.T)
+    try:
+        cov = np.linalg.inv(h)
+        var = np.diag(cov)
+    except np.linalg.LinAlgError:
+        var = np.full(x.size, np.inf)
+    err = np.where(var > 0, np.sqrt(np.abs(var)), np.inf)
+    return [np.asarray(e) for e in unravel(jnp.asarray(err))]
