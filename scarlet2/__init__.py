@@ -1,7 +1,7 @@
 """scarlet2: astronomical source modeling and deblending with JAX and xarray."""
 
 from .constraints import Interval, Positive, Real, Simplex, UnitDisk
-from .fit import FitInfo, fit, log_likelihood, render
+from .fitting import FitInfo, fit, log_likelihood, render
 from .frame import Frame
 from .morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel, sersic_bn
 from .observation import Observation

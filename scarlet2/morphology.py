@@ -19,7 +19,7 @@ from scipy.special import gamma as gamma_fn
 from scipy.special import gammaincinv, gammaln, kv
 
 from . import _fftlog
-from .fourier import interp_ln_k, kgrid, phase, pixel_ft, shear_k
+from .fourier import interp_ln_k, kgrid, phase, pixel_ft, shear_k2
 from .parameter import Parameter, as_parameter, value_of
 
 
@@ -69,9 +69,9 @@ class _Elliptical(Morphology):
         g = (1 - q) / (1 + q)
         return g * jnp.cos(2 * a), g * jnp.sin(2 * a)
 
-    def k_radius(self, ky, kx):
+    def k2(self, ky, kx):
         g1, g2 = self.g1g2()
-        return shear_k(ky, kx, g1, g2)
+        return shear_k2(ky, kx, g1, g2)
 
     def _elongation(self):
         g1, g2 = (np.asarray(v) for v in self.g1g2())
@@ -89,7 +89,7 @@ class Gaussian(_Elliptical):
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
     def fourier(self, ky, kx):
-        return jnp.exp(-0.5 * (self.k_radius(ky, kx) * value_of(self.sigma)) ** 2)
+        return jnp.exp(-0.5 * self.k2(ky, kx) * value_of(self.sigma) ** 2)
 
     def extent(self):
         return 3.7 * float(value_of(self.sigma)) * self._elongation()
@@ -153,7 +153,7 @@ class Sersic(_Elliptical):
 
     def fourier(self, ky, kx):
         table = sersic_ft_table(value_of(self.n))
-        return interp_ln_k(table, self.k_radius(ky, kx) * value_of(self.r_e))
+        return interp_ln_k(table, self.k2(ky, kx) * value_of(self.r_e) ** 2)
 
     def extent(self):
         n = float(value_of(self.n))
@@ -190,8 +190,7 @@ class Spergel(_Elliptical):
         return value_of(self.r_e) / jnp.interp(nu, jnp.asarray(nus, nu.dtype), jnp.asarray(c, nu.dtype))
 
     def fourier(self, ky, kx):
-        k = self.k_radius(ky, kx) * self.r0()
-        return (1 + k**2) ** (-(1 + value_of(self.nu)))
+        return (1 + self.k2(ky, kx) * self.r0() ** 2) ** (-(1 + value_of(self.nu)))
 
     def extent(self):
         return 8 * float(value_of(self.r_e)) * self._elongation()

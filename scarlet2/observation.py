@@ -145,8 +145,13 @@ class Observation(eqx.Module):
                 "resampling to other grids is a separate rendering step"
             )
         idx = tuple(frame.bands.index(b) for b in self.bands)
-        kernel = difference_kernel(self.psf_images(), frame.psf, geometry.canvas_shape)
+        kernel = _kernel(self.psf, len(self.bands), self.psf_shape, frame.psf, geometry.canvas_shape)
         return ObservationRenderer(self.data, self.weights, kernel, idx, geometry)
+
+
+@eqx.filter_jit
+def _kernel(psf, n_bands, psf_shape, model_psf, canvas_shape):
+    return difference_kernel(psf.image(psf_shape, n_bands=n_bands), model_psf, canvas_shape)
 
 
 def difference_kernel(psf_images, model_psf, canvas_shape, eps=1e-4):

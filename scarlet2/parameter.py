@@ -103,15 +103,21 @@ def set_free(tree, values):
     free = free_parameters(tree)
     if len(free) != len(values):
         raise ValueError(f"Expected {len(free)} free parameter values, got {len(values)}")
-    new = [p.with_unconstrained(u) for p, u in zip(free, values, strict=True)]
-    return eqx.tree_at(lambda t: free_parameters(t), tree, new, is_leaf=is_parameter)
+    new = iter([p.with_unconstrained(u) for p, u in zip(free, values, strict=True)])
+    return _replace_free(tree, new)
+
+
+def _replace_free(tree, new_iter):
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=is_parameter)
+    leaves = [next(new_iter) if is_parameter(x) and not x.fixed else x for x in leaves]
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def set_values(tree, values):
     """Return ``tree`` with the free parameters set from constrained ``values``."""
     free = free_parameters(tree)
     new = [eqx.tree_at(lambda p: p.value, p, jnp.asarray(v, p.value.dtype)) for p, v in zip(free, values, strict=True)]
-    return eqx.tree_at(lambda t: free_parameters(t), tree, new, is_leaf=is_parameter)
+    return _replace_free(tree, iter(new))
 
 
 def log_prior(tree):

@@ -14,7 +14,7 @@ import numpy as np
 from jaxtyping import Array
 
 from . import _fftlog
-from .fourier import interp_ln_k, kgrid, pixel_ft
+from .fourier import interp_ln_k, pixel_ft
 
 
 class PSF(eqx.Module):
@@ -27,12 +27,16 @@ class PSF(eqx.Module):
     def image(self, shape=None, n_bands=1):
         """Pixel-integrated PSF image(s), centred at ``shape // 2``, shape (n_bands, h, w)."""
         shape = tuple(shape or self.default_shape())
-        # render on a 4x larger odd grid and crop: the DFT is periodic, and PSF wings must not wrap
+        # A 4x larger odd stamp so wings do not wrap, sampled 3x finer and decimated so that power
+        # beyond the Nyquist frequency aliases in as it does for a real pixelized PSF.
+        os_ = 3
         big = tuple(4 * s + 1 for s in shape)
-        ky, kx = kgrid(big)
+        fine = tuple(b * os_ for b in big)
+        ky = jnp.asarray(2 * np.pi * np.fft.fftfreq(fine[0], d=1 / os_)[:, None], jnp.float32)
+        kx = jnp.asarray(2 * np.pi * np.fft.rfftfreq(fine[1], d=1 / os_)[None, :], jnp.float32)
         H, W = big
         ft = self.fourier(ky, kx) * pixel_ft(ky, kx) * jnp.exp(-1j * (ky * (H // 2) + kx * (W // 2)))
-        img = jnp.fft.irfft2(ft, s=big)
+        img = (jnp.fft.irfft2(ft, s=fine) * os_**2)[::os_, ::os_]
         h, w = shape
         img = img[H // 2 - h // 2 : H // 2 - h // 2 + h, W // 2 - w // 2 : W // 2 - w // 2 + w]
         return jnp.broadcast_to(img, (n_bands, h, w))
@@ -84,7 +88,7 @@ class MoffatPSF(PSF):
 
     def fourier(self, ky, kx):
         table = jnp.asarray(_moffat_table(self.beta), jnp.float32)
-        return interp_ln_k(table, jnp.sqrt(ky**2 + kx**2) * self.alpha)
+        return interp_ln_k(table, (ky**2 + kx**2) * self.alpha**2)
 
     def sigma_equivalent(self):
         # wings matter for the stamp size: use the radius holding ~99.5% of the flux

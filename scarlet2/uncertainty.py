@@ -15,7 +15,7 @@ MAX_DENSE = 4000
 
 @eqx.filter_jit
 def _hessian(x, scene, renderers):
-    from .fit import neg_log_posterior_core
+    from .fitting import neg_log_posterior_core
 
     _, unravel = ravel_pytree([p.value for p in free_parameters(scene)])
 
@@ -32,7 +32,7 @@ def uncertainties(scene, observations):
     Returns a list aligned with ``scarlet2.parameter.free_parameters(scene)``; each entry has the
     parameter's shape. Non-positive-definite directions (an unconstrained degeneracy) get ``inf``.
     """
-    from .fit import prepare
+    from .fitting import prepare
 
     core, renderers = prepare(scene, observations)
     free = free_parameters(core)

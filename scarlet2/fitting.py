@@ -79,6 +79,23 @@ def _loss_u(u, scene, renderers):
     return neg_log_posterior_core(set_free(scene, u), renderers)
 
 
+@eqx.filter_jit
+def _start(scene, optimizer, dtype):
+    u = [x.astype(dtype) for x in get_free(scene)]
+    inf = jnp.asarray(jnp.inf, dtype)
+    return _State(u, optimizer.init(u), inf, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+
+
+@eqx.filter_jit
+def _finish(scene, u):
+    return set_free(scene, u)
+
+
+#: XLA options for the compiled fit: level 1 compiles ~30% faster than the default on CPU
+#: with the same run time (measured in benchmarks/). Override by assigning a new dict.
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
 class _State(eqx.Module):
     u: list
     opt_state: object
@@ -87,15 +104,12 @@ class _State(eqx.Module):
     converged: jax.Array
 
 
-@eqx.filter_jit
-def _init_state(u, scene, renderers, optimizer):
-    loss = _loss_u(u, scene, renderers)
-    return _State(u, optimizer.init(u), loss, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
-
-
-@eqx.filter_jit
+@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_iter, chunk: int):
-    """Up to ``steps`` (<= chunk) optimizer steps on device; stops early at convergence."""
+    """Up to ``steps`` (<= chunk) optimizer steps on device; stops early at convergence.
+
+    Returns the new state, the chunk's loss history and chi^2 at the new parameters.
+    """
     grad_fn = jax.value_and_grad(_loss_u)
     history = jnp.full((chunk,), jnp.nan, state.loss.dtype)
 
@@ -114,7 +128,8 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
         return _State(u, opt_state, loss, s.it + 1, converged), hist, i + 1
 
     state, history, _ = jax.lax.while_loop(cond, body, (state, history, jnp.zeros((), jnp.int32)))
-    return state, history
+    chi2 = -2 * log_likelihood_core(set_free(scene, state.u), renderers)
+    return state, history, chi2
 
 
 def fit(
@@ -167,16 +182,15 @@ def fit(
         raise ValueError("The scene has no free parameters to fit")
     optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
     dtype = renderers[0].data.dtype
-    u = [x.astype(dtype) for x in get_free(core)]
-    stepsizes = [jnp.asarray(p.stepsize or DEFAULT_STEPSIZE, dtype) for p in free]
-    state = _init_state(u, core, renderers, optimizer)
+    stepsizes = [np.asarray(p.stepsize or DEFAULT_STEPSIZE, dtype) for p in free]
+    state = _start(core, optimizer, dtype)
     rtol_a, min_a = jnp.asarray(rtol, dtype), jnp.asarray(min_iter, jnp.int32)
     history = []
     bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=False)
-    done, converged = 0, False
+    done, converged, chi2 = 0, False, np.nan
     while done < max_iter and not converged:
         steps = min(chunk, max_iter - done)
-        state, hist = _run_chunk(
+        state, hist, chi2 = _run_chunk(
             state, core, renderers, optimizer, stepsizes, jnp.asarray(steps, jnp.int32), rtol_a, min_a, chunk
         )
         it, converged, loss = (int(state.it), bool(state.converged), float(state.loss))  # one sync per chunk
@@ -185,8 +199,8 @@ def fit(
         bar.set_postfix(loss=f"{loss:.6g}")
         done = it
     bar.close()
-    fitted = set_free(scene, state.u)
-    chi2 = float(chi2_core(set_free(core, state.u), renderers))
+    fitted = _finish(scene, state.u)
+    chi2 = float(chi2)
     info = FitInfo(
         loss_history=np.concatenate(history) if history else np.zeros(0),
         iterations=done,
