@@ -9,13 +9,14 @@ from .parameter import Parameter, free_parameters, parameters
 from .render import render_source
 from .psf import ArrayPSF, GaussianPSF, MoffatPSF
 from .scene import Scene
-from .source import Component, PointSource, Source
+from .source import Background, Component, PointSource, Source
 from .uncertainty import uncertainties
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArrayMorphology",
+    "Background",
     "ArrayPSF",
     "Component",
     "FitInfo",

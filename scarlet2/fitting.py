@@ -20,11 +20,10 @@ import optax
 
 from .observation import Geometry, Observation
 from .parameter import free_parameters, get_free, log_prior, set_free
-from .render import render_canvas
+from .render import render_canvas, render_sky
 
 #: Default optimizer: Adam's normalised direction; per-parameter step sizes scale it.
 DEFAULT_OPTIMIZER = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
-DEFAULT_STEPSIZE = 0.01
 
 
 @dataclasses.dataclass
@@ -68,7 +67,8 @@ def _as_list(observations) -> Sequence[Observation]:
 
 def log_likelihood_core(scene, renderers):
     canvas = render_canvas(scene, renderers[0].geometry)
-    return sum(r.log_likelihood(canvas) for r in renderers)
+    sky = render_sky(scene)
+    return sum(r.log_likelihood(canvas, sky) for r in renderers)
 
 
 def neg_log_posterior_core(scene, renderers):
@@ -83,7 +83,8 @@ def _loss_u(u, scene, renderers):
 def _start(scene, optimizer, dtype):
     u = [x.astype(dtype) for x in get_free(scene)]
     inf = jnp.asarray(jnp.inf, dtype)
-    return _State(u, optimizer.init(u), inf, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    zero = jnp.zeros((), jnp.int32)
+    return _State(u, optimizer.init(u), inf, jnp.ones((), dtype), zero, jnp.zeros((), bool), u, inf)
 
 
 @eqx.filter_jit
@@ -100,8 +101,11 @@ class _State(eqx.Module):
     u: list
     opt_state: object
     loss: jax.Array
+    change: jax.Array  # moving average of |relative loss change|: robust to Adam's step noise
     it: jax.Array
     converged: jax.Array
+    best_u: list  # Adam does not decrease the loss monotonically: return the best point seen
+    best_loss: jax.Array
 
 
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
@@ -122,13 +126,17 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
         loss, g = grad_fn(s.u, scene, renderers)
         updates, opt_state = optimizer.update(g, s.opt_state, s.u)
         u = jax.tree.map(lambda x, d, h: x + h * d, s.u, updates, stepsizes)
-        change = jnp.abs(s.loss - loss) <= rtol * jnp.abs(loss)
-        converged = change & (s.it + 1 >= min_iter)
+        rel = jnp.abs(s.loss - loss) / jnp.abs(loss)
+        change = jnp.where(jnp.isfinite(rel), 0.9 * s.change + 0.1 * rel, s.change)
+        converged = (change <= rtol) & (s.it + 1 >= min_iter)
         hist = hist.at[i].set(loss)
-        return _State(u, opt_state, loss, s.it + 1, converged), hist, i + 1
+        better = loss < s.best_loss
+        best_u = jax.tree.map(lambda b, x: jnp.where(better, x, b), s.best_u, s.u)
+        best_loss = jnp.where(better, loss, s.best_loss)
+        return _State(u, opt_state, loss, change, s.it + 1, converged, best_u, best_loss), hist, i + 1
 
     state, history, _ = jax.lax.while_loop(cond, body, (state, history, jnp.zeros((), jnp.int32)))
-    chi2 = -2 * log_likelihood_core(set_free(scene, state.u), renderers)
+    chi2 = -2 * log_likelihood_core(set_free(scene, state.best_u), renderers)
     return state, history, chi2
 
 
@@ -155,7 +163,8 @@ def fit(
     max_iter
         Iteration limit.
     rtol
-        Converged when the loss changes by less than ``rtol * |loss|`` in one step.
+        Converged when the moving average (over ~10 steps) of the relative loss change per step
+        falls below ``rtol``.
     min_iter
         Never stop before this many iterations.
     optimizer
@@ -182,7 +191,7 @@ def fit(
         raise ValueError("The scene has no free parameters to fit")
     optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
     dtype = renderers[0].data.dtype
-    stepsizes = [np.asarray(p.stepsize or DEFAULT_STEPSIZE, dtype) for p in free]
+    stepsizes = [p.stepsize.astype(dtype) for p in free]
     state = _start(core, optimizer, dtype)
     rtol_a, min_a = jnp.asarray(rtol, dtype), jnp.asarray(min_iter, jnp.int32)
     history = []
@@ -199,7 +208,7 @@ def fit(
         bar.set_postfix(loss=f"{loss:.6g}")
         done = it
     bar.close()
-    fitted = _finish(scene, state.u)
+    fitted = _finish(scene, state.best_u)
     chi2 = float(chi2)
     info = FitInfo(
         loss_history=np.concatenate(history) if history else np.zeros(0),
@@ -229,7 +238,7 @@ def render(scene, observation):
 
 @eqx.filter_jit
 def _render_obs(scene, renderer):
-    return renderer(render_canvas(scene, renderer.geometry))
+    return renderer(render_canvas(scene, renderer.geometry), render_sky(scene))
 
 
 def log_likelihood(scene, observations):

@@ -12,16 +12,15 @@ import numpy as np
 
 from .fourier import box_size
 from .frame import Frame
-from .morphology import Sersic
+from .morphology import ArrayMorphology, Sersic
 from .observation import Observation
 from .scene import Scene
-from .source import Component, PointSource, Source
+from .source import Background, Component, PointSource, Source
 
 
 def detection_image(obs: Observation):
     """Inverse-variance weighted sum of the bands, and its noise rms."""
-    data, w = np.asarray(obs.data, np.float64), np.asarray(obs.weights, np.float64)
-    wb = np.array([np.median(b[b > 0]) if np.any(b > 0) else 0.0 for b in w])
+    data, wb = np.asarray(obs.data, np.float64), _band_weights(obs)
     det = np.tensordot(wb, data, axes=1)
     return det, np.sqrt(wb.sum())
 
@@ -87,8 +86,10 @@ def initialize(
     frame: Frame | None = None,
     max_components: int = 2,
     bright_snr: float = 100.0,
+    freeform_snr: float = 300.0,
     point_threshold: float = 0.15,
     max_radius: int = 30,
+    background: bool = True,
 ) -> Scene:
     """A scene of sources initialized from the data at ``positions``.
 
@@ -103,6 +104,12 @@ def initialize(
     max_components
         1: every extended source is one Sersic; 2: sources brighter than ``bright_snr`` are a
         bulge + disk (two Sersics, each with its own spectrum: colour gradients).
+    freeform_snr
+        Extended sources brighter than this (peak S/N in the detection image) get a free-form
+        disk (:class:`~scarlet2.ArrayMorphology`) beside a Sersic bulge: at such S/N real galaxies
+        show structure (arms, asymmetry) no profile follows. ``np.inf`` turns this off.
+    background
+        Add a flat per-band :class:`~scarlet2.Background`, started at the sigma-clipped median.
     point_threshold
         A source is a point source when its PSF-deconvolved size^2 is below this fraction of the PSF's.
     """
@@ -114,6 +121,15 @@ def initialize(
     positions = _positions(frame, positions)
     band_idx = [frame.bands.index(b) for b in observation.bands]
     with Scene(frame) as scene:
+        if background:
+            sky, rms = _sky(observation)
+            level = np.zeros(frame.n_bands)
+            level[band_idx] = sky
+            step = np.full(frame.n_bands, np.mean(rms))
+            step[band_idx] = rms
+            Background(level, stepsize=0.03 * step)
+            data = data - sky[:, None, None]
+            det = det - np.tensordot(_band_weights(observation), sky, axes=1)
         for i, yx in enumerate(positions):
             frame.check_inside(yx, what=f"position {i}")
             iy, ix = int(round(yx[0])), int(round(yx[1]))
@@ -135,7 +151,14 @@ def initialize(
             if not valid:
                 peaks = np.array([1 / (2 * np.pi * (sigma2 + np.trace(c) / 2)) for c in psf_cov])
             flux = peak / peaks
-            if max_components >= 2 and snr > bright_snr:
+            if max_components >= 2 and snr > freeform_snr:
+                cut = _freeform(det, yx, (box, box), positions, i)
+                comps = [
+                    Component(_spectrum(frame, band_idx, 0.3 * flux), Sersic(4.0, 0.5 * r_e, (0.5 * g1, 0.5 * g2))),
+                    Component(_spectrum(frame, band_idx, 0.7 * flux), ArrayMorphology(cut)),
+                ]
+                Source(center=yx, components=comps, box=box)
+            elif max_components >= 2 and snr > bright_snr:
                 comps = [
                     Component(_spectrum(frame, band_idx, 0.3 * flux), Sersic(4.0, 0.5 * r_e, (0.5 * g1, 0.5 * g2))),
                     Component(_spectrum(frame, band_idx, 0.7 * flux), Sersic(1.0, 1.3 * r_e, (g1, g2))),
@@ -145,6 +168,35 @@ def initialize(
                 Source(center=yx, spectrum=_spectrum(frame, band_idx, flux), morphology=Sersic(1.5, r_e, (g1, g2)),
                        box=box)
     return scene
+
+
+def _freeform(det, yx, box, positions, index):
+    """Unit-sum start for a free-form morphology: the detection image around ``yx``, keeping only
+    pixels closer to this source than to any other (so neighbours are not absorbed)."""
+    h, w = box
+    oy, ox = int(round(yx[0])) - h // 2, int(round(yx[1])) - w // 2
+    yy, xx = np.mgrid[oy : oy + h, ox : ox + w]
+    inside = (yy >= 0) & (yy < det.shape[0]) & (xx >= 0) & (xx < det.shape[1])
+    cut = np.zeros(box)
+    cut[inside] = det[yy[inside], xx[inside]]
+    d = np.stack([np.hypot(yy - p[0], xx - p[1]) for p in positions])
+    cut *= np.argmin(d, axis=0) == index
+    cut = np.clip(cut, 1e-3 * cut.max(), None)
+    return cut / cut.sum()
+
+
+def _band_weights(obs):
+    w = np.asarray(obs.weights, np.float64)
+    return np.array([np.median(b[b > 0]) if np.any(b > 0) else 0.0 for b in w])
+
+
+def _sky(obs):
+    """Sigma-clipped median (sky) and noise rms per band over unmasked pixels."""
+    from astropy.stats import sigma_clipped_stats
+
+    data, w = np.asarray(obs.data, np.float64), np.asarray(obs.weights)
+    sky = np.array([sigma_clipped_stats(d[wb > 0], sigma=2.5)[1] if np.any(wb > 0) else 0.0 for d, wb in zip(data, w, strict=True)])
+    return sky, obs.noise_rms()
 
 
 def _spectrum(frame, band_idx, values):

@@ -28,10 +28,10 @@ def _shape_params(ellipticity, q, angle):
     if ellipticity is not None and (q is not None or angle is not None):
         raise ValueError("Give either ellipticity=(e1, e2) or q= and angle=, not both")
     if q is not None:
-        return None, as_parameter(q, (0.05, 1.0), stepsize=0.01), as_parameter(angle or 0.0, None, stepsize=0.01)
+        return None, as_parameter(q, (0.05, 1.0), stepsize=0.03), as_parameter(angle or 0.0, None, stepsize=0.03)
     if ellipticity is None:
         ellipticity = jnp.zeros(2)
-    return as_parameter(ellipticity, "unit_disk", stepsize=0.01), None, None
+    return as_parameter(ellipticity, "unit_disk", stepsize=0.03), None, None
 
 
 class Morphology(eqx.Module):
@@ -85,7 +85,7 @@ class Gaussian(_Elliptical):
     sigma: Parameter
 
     def __init__(self, sigma, ellipticity=None, q=None, angle=None):
-        self.sigma = as_parameter(sigma, "positive", stepsize=0.01)
+        self.sigma = as_parameter(sigma, "positive", stepsize=0.03)
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
     def fourier(self, ky, kx):
@@ -147,8 +147,8 @@ class Sersic(_Elliptical):
     r_e: Parameter
 
     def __init__(self, n=1.0, r_e=2.0, ellipticity=None, q=None, angle=None):
-        self.n = as_parameter(n, (0.3, 8.0), stepsize=0.02)
-        self.r_e = as_parameter(r_e, "positive", stepsize=0.01)
+        self.n = as_parameter(n, (0.3, 8.0), stepsize=0.05)
+        self.r_e = as_parameter(r_e, "positive", stepsize=0.03)
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
     def fourier(self, ky, kx):
@@ -180,8 +180,8 @@ class Spergel(_Elliptical):
     r_e: Parameter
 
     def __init__(self, nu=0.5, r_e=2.0, ellipticity=None, q=None, angle=None):
-        self.nu = as_parameter(nu, (-0.85, 4.0), stepsize=0.02)
-        self.r_e = as_parameter(r_e, "positive", stepsize=0.01)
+        self.nu = as_parameter(nu, (-0.85, 4.0), stepsize=0.05)
+        self.r_e = as_parameter(r_e, "positive", stepsize=0.03)
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
     def r0(self):
@@ -218,7 +218,7 @@ class ArrayMorphology(Morphology):
             raise ValueError(f"ArrayMorphology needs a 2-d array of odd shape, got {a.shape}")
         if constraint == "positive" and not isinstance(array, Parameter):
             a = jnp.clip(jnp.asarray(a, jnp.float32), 1e-6 * float(jnp.max(jnp.abs(a))) + 1e-30, None)
-        self.array = as_parameter(a if not isinstance(array, Parameter) else array, constraint, stepsize=0.02)
+        self.array = as_parameter(a if not isinstance(array, Parameter) else array, constraint, stepsize=0.05)
 
     def render(self, shape, center, model_psf):
         a = value_of(self.array)

@@ -175,16 +175,19 @@ class ObservationRenderer(eqx.Module):
     band_index: tuple[int, ...] = eqx.field(static=True)
     geometry: Geometry = eqx.field(static=True)
 
-    def __call__(self, canvas):
-        """Convolve the padded canvas (frame bands) and crop to the observation."""
+    def __call__(self, canvas, sky=None):
+        """Convolve the padded canvas (frame bands), crop to the observation, add the sky."""
         g = self.geometry
         c = canvas[jnp.array(self.band_index)] if self.band_index != tuple(range(canvas.shape[0])) else canvas
         img = jnp.fft.irfft2(jnp.fft.rfft2(c) * self.kernel_ft, s=g.canvas_shape)
         (py, px), (ny, nx) = g.pad, g.frame_shape
-        return img[:, py : py + ny, px : px + nx]
+        img = img[:, py : py + ny, px : px + nx]
+        if sky is not None:
+            img = img + sky[jnp.array(self.band_index)][:, None, None]
+        return img
 
-    def log_likelihood(self, canvas):
-        r = self(canvas) - self.data
+    def log_likelihood(self, canvas, sky=None):
+        r = self(canvas, sky) - self.data
         return -0.5 * jnp.sum(self.weights * r**2)
 
 

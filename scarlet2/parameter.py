@@ -27,7 +27,8 @@ class Parameter(eqx.Module):
     fixed
         Excluded from fitting and sampling when true.
     stepsize
-        Optimizer step in unconstrained units (``None``: the default for its role).
+        Optimizer step in unconstrained units (default 0.03). An array leaf, not static: data-
+        dependent steps (e.g. a sky level in units of the noise) do not cause recompilation.
     dtype
         Storage dtype (default float32; float64 needs ``jax_enable_x64``, which we never switch on).
 
@@ -39,7 +40,7 @@ class Parameter(eqx.Module):
     constraint: Constraint = eqx.field(static=True)
     prior: Any = None
     fixed: bool = eqx.field(static=True, default=False)
-    stepsize: float | None = eqx.field(static=True, default=None)
+    stepsize: Array
 
     def __init__(self, value, constraint=None, prior=None, fixed=False, stepsize=None, dtype=None):
         dtype = dtype or (value.dtype if isinstance(value, jax.Array | Array) else jnp.float32)
@@ -47,7 +48,7 @@ class Parameter(eqx.Module):
         self.constraint = as_constraint(constraint)
         self.prior = prior
         self.fixed = bool(fixed)
-        self.stepsize = None if stepsize is None else float(stepsize)
+        self.stepsize = jnp.asarray(0.03 if stepsize is None else stepsize, jnp.float32)
 
     @property
     def shape(self):

@@ -26,7 +26,7 @@ def _groups(scene):
     trace time). Returns {(structure, box): [(component, source), ...]}."""
     by_kind = defaultdict(list)
     for s in scene.sources:
-        for c in s.components:
+        for c in getattr(s, "components", ()):
             fixed_shape = hasattr(c.morphology, "array")  # free-form arrays keep their own box
             by_kind[(jax.tree.structure(c.morphology), s.box if fixed_shape else None)].append((c, s))
     groups = {}
@@ -101,3 +101,11 @@ def render_source(scene, index: int):
         for c in src.components
     )
     return img, src.origin - half
+
+
+def render_sky(scene):
+    """Sum of the scene's :class:`~scarlet2.Background` levels per frame band (zeros if none)."""
+    from .source import Background
+
+    levels = [value_of(s.spectrum) for s in scene.sources if isinstance(s, Background)]
+    return sum(levels) if levels else jnp.zeros(scene.frame.n_bands, jnp.float32)

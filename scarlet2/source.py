@@ -13,6 +13,10 @@ from .morphology import Morphology, Point
 from .parameter import Parameter, as_parameter, value_of
 
 
+#: How far (pixels) a source centre may move from its integer starting pixel during a fit.
+MAX_SHIFT = 2.5
+
+
 class Component(eqx.Module):
     """``spectrum`` (per-band flux, shape (n_bands,)) times a unit-flux ``morphology``."""
 
@@ -20,7 +24,7 @@ class Component(eqx.Module):
     morphology: Morphology
 
     def __init__(self, spectrum, morphology):
-        self.spectrum = as_parameter(spectrum, "positive", stepsize=0.01)
+        self.spectrum = as_parameter(spectrum, "positive", stepsize=0.03)
         if not isinstance(morphology, Morphology):
             raise TypeError(f"morphology must be a scarlet2 Morphology, got {type(morphology).__name__}")
         self.morphology = morphology
@@ -77,7 +81,8 @@ class Source(eqx.Module):
                     raise ValueError(f"spectrum has shape {nb}, the frame has {frame.n_bands} bands {frame.bands}")
         origin = np.round(yx)
         self.origin = jnp.asarray(origin, jnp.int32)
-        self.offset = Parameter(yx - origin, fixed=fixed_center, stepsize=0.01)
+        # bounded: a centre may move up to MAX_SHIFT pixels, never wander off to a neighbour
+        self.offset = Parameter(yx - origin, (-MAX_SHIFT, MAX_SHIFT), fixed=fixed_center, stepsize=0.03)
         if box is None:
             psf_sigma = frame.psf.sigma_equivalent() if frame is not None else 0.7
             ext = max(c.morphology.extent() for c in self.components)
@@ -123,3 +128,23 @@ def _pixel(center):
             f"Without an active Scene a centre must be a pixel (y, x) pair, got {center!r}"
         )
     return c
+
+
+class Background(eqx.Module):
+    """A flat sky level per band (sky-subtraction residuals, unresolved light), added to each
+    observation after its PSF. ``spectrum`` is in data units per pixel and may be negative.
+
+    ``stepsize`` is in data units: use a fraction of the noise rms.
+    """
+
+    spectrum: Parameter
+
+    def __init__(self, spectrum, stepsize=None, fixed=False):
+        self.spectrum = spectrum if isinstance(spectrum, Parameter) else Parameter(
+            spectrum, constraint=None, stepsize=stepsize, fixed=fixed
+        )
+        _context.register(self)
+
+    @property
+    def kind(self) -> str:
+        return "background"
