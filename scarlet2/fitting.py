@@ -203,7 +203,7 @@ def fit(
             state, core, renderers, optimizer, stepsizes, jnp.asarray(steps, jnp.int32), rtol_a, min_a, chunk
         )
         it, converged, loss = (int(state.it), bool(state.converged), float(state.loss))  # one sync per chunk
-        history.append(np.asarray(hist[: it - done]))
+        history.append(np.asarray(hist)[: it - done])
         bar.update(it - done)
         bar.set_postfix(loss=f"{loss:.6g}")
         done = it

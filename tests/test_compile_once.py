@@ -1,0 +1,56 @@
+"""A second fit of a scene with the same structure (new data, new initial values) does not
+recompile: counted with JAX's own compilation events."""
+
+import jax
+import numpy as np
+
+import scarlet2 as sc
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+def _scene_and_obs(seed):
+    rng = np.random.default_rng(seed)
+    shape, bands = (40, 40), ["g", "r", "i"]
+    psf = np.asarray(sc.MoffatPSF(3.0).image((21, 21), n_bands=3))
+    frame = sc.Frame(bands, shape)
+    with sc.Scene(frame) as truth:
+        sc.Source(rng.uniform(15, 25, 2), spectrum=rng.uniform(200, 400, 3), morphology=sc.Sersic(1.0, 3.0, (0.1, 0.0)), box=35)
+        sc.PointSource(rng.uniform(8, 32, 2), spectrum=rng.uniform(100, 200, 3), box=15)
+    template = sc.Observation(np.zeros((3,) + shape), weights=np.ones((3,) + shape), psf=psf, bands=bands)
+    data = np.asarray(sc.render(truth, template)) + rng.normal(0, 1, (3,) + shape)
+    obs = sc.Observation(data, weights=np.ones((3,) + shape), psf=psf, bands=bands)
+    # a different start for each seed
+    with sc.Scene(frame) as init:
+        s0, s1 = truth.sources
+        sc.Source(np.asarray(s0.center) + 0.3, spectrum=rng.uniform(100, 300, 3), morphology=sc.Sersic(1.5, 2.5), box=35)
+        sc.PointSource(np.asarray(s1.center) - 0.2, spectrum=rng.uniform(50, 150, 3), box=15)
+    return init, obs
+
+
+def test_second_fit_does_not_compile():
+    events = []
+
+    def listener(name, duration, **kw):
+        if name == COMPILE_EVENT:
+            events.append(name)
+
+    scene1, obs1 = _scene_and_obs(1)
+    scene2, obs2 = _scene_and_obs(2)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        sc.fit(scene1, obs1, max_iter=150, progress=False)
+        first = len(events)
+        _, info = sc.fit(scene2, obs2, max_iter=150, progress=False)
+        second = len(events) - first
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert first > 0  # the listener sees compilations at all
+    assert second == 0, f"second fit compiled {second} times"
+    assert info.iterations > 0
+
+
+def test_progress_bar_can_be_shown(capsys):
+    scene, obs = _scene_and_obs(3)
+    sc.fit(scene, obs, max_iter=120, progress=True)
+    assert "fit" in capsys.readouterr().err

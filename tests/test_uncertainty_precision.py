@@ -1,0 +1,59 @@
+"""Fisher-matrix errors and float32 centre precision."""
+
+import numpy as np
+
+import scarlet2 as sc
+
+
+def _point_obs(center, flux, shape=(31, 31), noise=2.0, fixed_center=True):
+    psf = np.asarray(sc.GaussianPSF(1.8).image((21, 21), n_bands=2))
+    frame = sc.Frame(["a", "b"], shape)
+    with sc.Scene(frame) as scene:
+        sc.PointSource(center, spectrum=np.asarray(flux, float), box=21, fixed_center=fixed_center)
+    w = np.full((2,) + shape, 1 / noise**2)
+    template = sc.Observation(np.zeros((2,) + shape), weights=w, psf=psf, bands=["a", "b"])
+    model = np.asarray(sc.render(scene, template))
+    return scene, model, w, psf
+
+
+def test_fisher_error_of_linear_flux_is_exact():
+    scene, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0])
+    obs = sc.Observation(model, weights=w, psf=psf, bands=["a", "b"])
+    (err,) = sc.uncertainties(scene, obs)
+    unit = model / np.array([500.0, 800.0])[:, None, None]
+    expected = 1 / np.sqrt((w * unit**2).sum(axis=(1, 2)))
+    np.testing.assert_allclose(err, expected, rtol=1e-3)
+
+
+def test_fit_errors_in_info_cover_truth():
+    scene, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0], fixed_center=False)
+    rng = np.random.default_rng(4)
+    pulls = []
+    for _ in range(8):
+        data = model + rng.normal(0, 2.0, model.shape)
+        obs = sc.Observation(data, weights=w, psf=psf, bands=["a", "b"])
+        fitted, info = sc.fit(scene, obs, max_iter=400, progress=False, errors=True)
+        spec_err = info.errors[1]  # free parameters: offset, spectrum
+        pulls.append((np.asarray(fitted.sources[0].components[0].spectrum.value) - [500, 800]) / spec_err)
+    pulls = np.concatenate(pulls)
+    assert np.all(np.isfinite(pulls))
+    assert 0.4 < np.std(pulls) < 1.8  # errors of the right size (8 fits x 2 bands)
+
+
+def test_float32_resolves_millipixel_shift():
+    truth = (15.3012, 14.6)
+    scene_t, model_t, w, psf = _point_obs(truth, [1e4, 1e4], fixed_center=False)
+    assert np.abs(model_t - _point_obs((15.3, 14.6), [1e4, 1e4])[1]).max() > 0  # 1.2 mpix changes the image
+    start, _, _, _ = _point_obs((15.3, 14.6), [1e4, 1e4], fixed_center=False)
+    obs = sc.Observation(model_t, weights=w, psf=psf, bands=["a", "b"])
+    fitted, info = sc.fit(start, obs, max_iter=600, rtol=0, progress=False)
+    assert np.abs(np.asarray(fitted.sources[0].center) - truth).max() < 3e-4
+
+
+def test_centre_is_integer_origin_plus_small_offset():
+    frame = sc.Frame(["a"], (4000, 4000))
+    with sc.Scene(frame) as scene:
+        sc.PointSource((3517.4567, 2999.0012), spectrum=np.ones(1))
+    src = scene.sources[0]
+    assert src.origin.dtype == np.int32 and np.abs(np.asarray(src.offset.value)).max() <= 0.5
+    np.testing.assert_allclose(np.asarray(src.origin) + np.asarray(src.offset.value, np.float64), (3517.4567, 2999.0012), atol=1e-6)
