@@ -25,12 +25,13 @@ def _hessian(x, scene, renderers):
     return jax.hessian(f)(x)
 
 
-def uncertainties(scene, observations):
+def uncertainties(scene, observations, covariance=False):
     """1-sigma errors of every free parameter (constrained space), from the inverse Hessian of
     the negative log posterior at ``scene`` (meant to be an optimum).
 
     Returns a list aligned with ``scarlet2.parameter.free_parameters(scene)``; each entry has the
     parameter's shape. Non-positive-definite directions (an unconstrained degeneracy) get ``inf``.
+    With ``covariance=True`` also the full covariance matrix over the flattened free parameters.
     """
     from .fitting import prepare
 
@@ -46,8 +47,9 @@ def uncertainties(scene, observations):
     h = 0.5 * (h + h.T)
     try:
         cov = np.linalg.inv(h)
-        var = np.diag(cov)
     except np.linalg.LinAlgError:
-        var = np.full(x.size, np.inf)
+        cov = np.full(h.shape, np.inf)
+    var = np.diag(cov)
     err = np.where(var > 0, np.sqrt(np.abs(var)), np.inf)
-    return [np.asarray(e) for e in unravel(jnp.asarray(err))]
+    errs = [np.asarray(e, np.float64) for e in unravel(jnp.asarray(err))]
+    return (errs, cov) if covariance else errs

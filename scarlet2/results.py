@@ -1,0 +1,272 @@
+"""Labeled fit results: model and residual cubes, a per-source catalog, the fit record and the
+scene, as one xarray DataTree."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .dataset import _attach_wcs, get_wcs, to_observation
+from .detect import detect_peaks
+from .fitting import fit, render
+from .init import initialize
+from .io import scene_dataset
+from .morphology import ArrayMorphology
+from .parameter import free_parameters
+from .scene import Scene
+from .source import MAX_SHIFT, Background
+from .uncertainty import MAX_DENSE, uncertainties
+
+#: Named initialization presets for ``ds.scarlet.fit(model=...)``.
+MODELS = {
+    "parametric": {},
+    "freeform": {"freeform_snr": 300.0},
+    "single": {"max_components": 1},
+}
+
+
+def catalog_dataset(positions, snr=None, wcs=None) -> xr.Dataset:
+    """A catalog Dataset on dim ``source`` with y, x (and ra, dec where a WCS is known)."""
+    positions = np.asarray(positions, float).reshape(-1, 2)
+    data = {"y": ("source", positions[:, 0]), "x": ("source", positions[:, 1])}
+    if snr is not None:
+        data["snr"] = ("source", np.asarray(snr, float))
+    if wcs is not None and len(positions):
+        sky = wcs.pixel_to_world(positions[:, 1], positions[:, 0])
+        data["ra"] = ("source", sky.ra.deg)
+        data["dec"] = ("source", sky.dec.deg)
+    return xr.Dataset(data, coords={"source": np.arange(len(positions))})
+
+
+def detect(ds: xr.Dataset, threshold: float = 5.0, min_separation: int = 3) -> xr.Dataset:
+    """Detect peaks in an observation Dataset; returns a catalog Dataset."""
+    obs = to_observation(ds)
+    pos, snr = detect_peaks(obs, threshold=threshold, min_separation=min_separation)
+    return catalog_dataset(pos, snr, obs.wcs)
+
+
+def catalog_positions(catalog, wcs=None) -> np.ndarray:
+    """(n, 2) pixel (y, x) from a catalog Dataset (y/x or ra/dec), a DataFrame-like, or an array."""
+    if catalog is None:
+        raise ValueError("no catalog")
+    if isinstance(catalog, xr.Dataset | dict) or hasattr(catalog, "columns"):
+        keys = set(catalog.keys()) if not hasattr(catalog, "columns") else set(catalog.columns)
+        if {"y", "x"} <= keys:
+            return np.stack([np.asarray(catalog["y"], float), np.asarray(catalog["x"], float)], axis=1)
+        if {"ra", "dec"} <= keys:
+            if wcs is None:
+                raise ValueError("catalog gives ra/dec but the observation has no WCS")
+            x, y = wcs.world_to_pixel_values(np.asarray(catalog["ra"], float), np.asarray(catalog["dec"], float))
+            return np.stack([np.asarray(y), np.asarray(x)], axis=1)
+        raise ValueError(f"catalog needs 'y' and 'x' or 'ra' and 'dec' columns, has {sorted(keys)}")
+    return np.asarray(catalog, float).reshape(-1, 2)
+
+
+def fit_dataset(ds: xr.Dataset, catalog=None, model="parametric", errors=True, **fit_options) -> xr.DataTree:
+    """Detect (when no catalog is given), initialize, fit and label the result.
+
+    Parameters
+    ----------
+    ds
+        Observation Dataset (see :mod:`scarlet2.dataset`).
+    catalog
+        Source positions: a catalog Dataset/DataFrame (y, x or ra, dec) or an (n, 2) array.
+    model
+        A preset name from :data:`MODELS`, a dict of :func:`scarlet2.init.initialize` options, or
+        a ready :class:`~scarlet2.Scene`.
+    errors
+        Compute Fisher-matrix errors for the catalog.
+    fit_options
+        Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
+    """
+    obs = to_observation(ds)
+    if isinstance(model, Scene):
+        scene = model
+    else:
+        opts = MODELS[model] if isinstance(model, str) else dict(model or {})
+        if isinstance(model, str) and model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; presets: {sorted(MODELS)}")
+        positions = (
+            detect_peaks(obs)[0] if catalog is None else catalog_positions(catalog, obs.wcs)
+        )
+        if len(positions) == 0:
+            raise ValueError("no sources: detection found none and no catalog was given")
+        scene = initialize(obs, positions, **opts)
+    fitted, info = fit(scene, obs, **fit_options)
+    return build_result(ds, obs, fitted, info, errors=errors)
+
+
+def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
+    """The result DataTree: /model, /catalog, /fit, /scene."""
+    wcs = get_wcs(ds)
+    model = np.asarray(render(fitted, obs))
+    data = np.asarray(obs.data)
+    weights = np.asarray(obs.weights)
+    coords = {"band": ds["band"].values, "y": ds["y"].values if "y" in ds.coords else np.arange(model.shape[1]),
+              "x": ds["x"].values if "x" in ds.coords else np.arange(model.shape[2])}
+    cube = xr.Dataset(
+        {
+            "model": (("band", "y", "x"), model.astype(np.float32)),
+            "residual": (("band", "y", "x"), np.where(weights > 0, data - model, np.nan).astype(np.float32)),
+            "data": (("band", "y", "x"), np.where(weights > 0, data, np.nan).astype(np.float32)),
+            "weight": (("band", "y", "x"), weights.astype(np.float32)),
+        },
+        coords=coords,
+        attrs={k: v for k, v in ds.attrs.items() if k != "schema_version"},
+    )
+    cube = _attach_wcs(cube, wcs)
+    err_scene = _fix_arrays(fitted)  # same values; the parameters the errors refer to
+    errs, cov = _errors(err_scene, obs) if errors else (None, None)
+    catalog = source_catalog(err_scene, obs, wcs, errs, cov, model)
+    record = xr.Dataset(
+        {"loss": ("iteration", info.loss_history)},
+        attrs={
+            "iterations": int(info.iterations),
+            "converged": int(info.converged),
+            "chi2": float(info.chi2),
+            "dof": int(info.dof),
+            "chi2_dof": float(info.chi2_dof),
+            "n_free": int(info.n_free),
+            "errors": "fisher" if errs is not None else "none",
+        },
+    )
+    root = xr.Dataset(attrs={"scarlet2_version": __version__, "chi2_dof": float(info.chi2_dof),
+                             "converged": int(info.converged), "n_sources": int(catalog.sizes["source"])})
+    return xr.DataTree.from_dict(
+        {"/": root, "/model": cube, "/catalog": catalog, "/fit": record, "/scene": scene_dataset(fitted)}
+    )
+
+
+def _errors(fixed, obs):
+    """Fisher errors of a scene whose free-form morphologies are held fixed (thousands of pixels
+    make the dense matrix slow and ill-conditioned): errors of such sources are conditional on
+    their shape."""
+    n = sum(int(np.size(p.value)) for p in free_parameters(fixed))
+    if n > MAX_DENSE or n == 0:
+        return None, None
+    errs, cov = uncertainties(fixed, obs, covariance=True)
+    return errs, cov
+
+
+def _fix_arrays(scene):
+    import equinox as eqx
+
+    from .parameter import Parameter
+
+    def fix(x):
+        if isinstance(x, ArrayMorphology):
+            return eqx.tree_at(lambda m: m.array, x, Parameter(x.array.value, x.array.constraint, fixed=True))
+        return x
+
+    return jax_tree_map_modules(fix, scene)
+
+
+def jax_tree_map_modules(fn, tree):
+    import jax
+
+    return jax.tree.map(fn, tree, is_leaf=lambda x: isinstance(x, ArrayMorphology))
+
+
+def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
+    """Per-source catalog on dims (source, band, component)."""
+    bands = list(scene.frame.bands)
+    srcs = [(i, s) for i, s in enumerate(scene.sources) if not isinstance(s, Background)]
+    skies = [s for s in scene.sources if isinstance(s, Background)]
+    free = free_parameters(scene) if errs is not None else []
+    index, offset = {}, 0  # id(Parameter) -> slice into the flat free vector (local, not a registry)
+    for p in free:
+        index[id(p)] = slice(offset, offset + int(np.size(p.value)))
+        offset += int(np.size(p.value))
+    err_of = {id(p): e for p, e in zip(free, errs, strict=True)} if errs is not None else {}
+    ns, nb = len(srcs), len(bands)
+    nc = max((len(s.components) for _, s in srcs), default=1)
+    nan = np.full
+    out = {
+        "y": nan(ns, np.nan), "x": nan(ns, np.nan), "y_err": nan(ns, np.nan), "x_err": nan(ns, np.nan),
+        "flux": nan((ns, nb), np.nan), "flux_err": nan((ns, nb), np.nan),
+        "component_flux": nan((ns, nc, nb), np.nan),
+        "sersic_n": nan((ns, nc), np.nan), "sersic_n_err": nan((ns, nc), np.nan),
+        "r_e": nan((ns, nc), np.nan), "r_e_err": nan((ns, nc), np.nan),
+        "e1": nan((ns, nc), np.nan), "e1_err": nan((ns, nc), np.nan),
+        "e2": nan((ns, nc), np.nan), "e2_err": nan((ns, nc), np.nan),
+        "chi2": nan(ns, np.nan), "center_at_bound": np.zeros(ns, bool), "flux_at_floor": np.zeros(ns, bool),
+    }
+    kinds, comp_kinds = [], np.full((ns, nc), "", dtype=object)
+    w, r = np.asarray(obs.weights), np.asarray(obs.data) - model
+    for k, (_, s) in enumerate(srcs):
+        kinds.append(s.kind)
+        c = np.asarray(s.center, float)
+        out["y"][k], out["x"][k] = c
+        e = err_of.get(id(s.offset))
+        if e is not None:
+            out["y_err"][k], out["x_err"][k] = e
+        out["center_at_bound"][k] = bool(np.any(np.abs(np.asarray(s.offset.value)) > 0.99 * MAX_SHIFT))
+        flux = np.asarray(s.flux(), float)
+        out["flux"][k] = flux
+        spec_ids = [id(cm.spectrum) for cm in s.components]
+        if cov is not None and all(i in index for i in spec_ids):
+            # flux_b = sum_j a_j s_jb, a_j = 1 (profiles) or the array's sum (free-form, held fixed)
+            a = [float(np.sum(np.asarray(cm.morphology.array.value))) if hasattr(cm.morphology, "array") else 1.0
+                 for cm in s.components]
+            sl = [index[i] for i in spec_ids]
+            var = np.array([sum(a[p] * a[q] * cov[sl[p].start + b, sl[q].start + b]
+                                for p in range(len(sl)) for q in range(len(sl))) for b in range(nb)])
+            out["flux_err"][k] = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
+        for j, cm in enumerate(s.components):
+            comp_kinds[k, j] = type(cm.morphology).__name__.lower()
+            out["component_flux"][k, j] = np.asarray(cm.flux(), float)
+            m = cm.morphology
+            for name, attr in (("sersic_n", "n"), ("r_e", "r_e")):
+                if hasattr(m, attr):
+                    out[name][k, j] = float(m.__getattribute__(attr).value)
+                    e = err_of.get(id(m.__getattribute__(attr)))
+                    if e is not None:
+                        out[name + "_err"][k, j] = float(e)
+            if getattr(m, "ellipticity", None) is not None:
+                out["e1"][k, j], out["e2"][k, j] = np.asarray(m.ellipticity.value, float)
+                e = err_of.get(id(m.ellipticity))
+                if e is not None:
+                    out["e1_err"][k, j], out["e2_err"][k, j] = e
+        floor = 1.001e-3 * max(np.max(flux), 1e-30)
+        out["flux_at_floor"][k] = bool(np.any(flux <= floor))
+        # reduced chi^2 over the source's box
+        h, wd = s.box
+        y0, x0 = int(s.origin[0]) - h // 2, int(s.origin[1]) - wd // 2
+        ys = slice(max(y0, 0), max(y0 + h, 0))
+        xs = slice(max(x0, 0), max(x0 + wd, 0))
+        ww, rr = w[:, ys, xs], r[:, ys, xs]
+        npx = int(np.sum(ww > 0))
+        out["chi2"][k] = float(np.sum(ww * rr**2) / npx) if npx else np.nan
+    dims = {"y": ("source",), "x": ("source",), "y_err": ("source",), "x_err": ("source",), "flux": ("source", "band"),
+            "flux_err": ("source", "band"), "component_flux": ("source", "component", "band"), "chi2": ("source",),
+            "center_at_bound": ("source",), "flux_at_floor": ("source",)}
+    data = {k: (dims.get(k, ("source", "component")), v) for k, v in out.items()}
+    data["kind"] = ("source", np.array(kinds, dtype=object))
+    data["component_kind"] = (("source", "component"), comp_kinds)
+    if wcs is not None and ns:
+        sky = wcs.pixel_to_world(out["x"], out["y"])
+        data["ra"] = ("source", sky.ra.deg)
+        data["dec"] = ("source", sky.dec.deg)
+    if skies:
+        data["sky"] = ("band", np.sum([np.asarray(s.spectrum.value, float) for s in skies], axis=0))
+        e = err_of.get(id(skies[0].spectrum))
+        data["sky_err"] = ("band", np.asarray(e, float) if e is not None else np.full(nb, np.nan))
+    ds = xr.Dataset(data, coords={"source": np.arange(ns), "band": np.array(bands, dtype=object), "component": np.arange(nc)})
+    ds["flux"].attrs["description"] = "total flux per band (sum of components), in data units"
+    ds["flux_err"].attrs["description"] = (
+        "1-sigma Fisher error with parameter covariances; conditional on the shape for free-form components"
+    )
+    ds["chi2"].attrs["description"] = "chi^2 per unmasked pixel within the source's box"
+    return ds
+
+
+__all__ = ["MODELS", "build_result", "catalog_dataset", "catalog_positions", "detect", "fit_dataset"]
+
+
+def render_dataarray(ds: xr.Dataset, scene) -> xr.DataArray:
+    """The scene rendered through an observation Dataset, labeled like its image."""
+    obs = to_observation(ds)
+    model = np.asarray(render(scene, obs))
+    out = xr.DataArray(model, dims=("band", "y", "x"), coords={"band": ds["band"].values}, name="model")
+    return _attach_wcs(out.to_dataset(), get_wcs(ds))["model"]
