@@ -2,24 +2,24 @@
 
 __version__ = "0.1.0"
 
+# the xarray layer (registers the .scarlet accessors on import)
+from . import accessor as _accessor  # noqa: E402,F401
+from . import simulate  # noqa: E402
 from .constraints import Interval, Positive, Real, Simplex, UnitDisk
+from .dataset import SchemaError, from_arrays, from_fits, get_wcs, to_observation, validate  # noqa: E402
 from .fitting import FitInfo, fit, log_likelihood, render
 from .frame import Frame
+from .init import initialize  # noqa: E402
+from .io import load_scene, open_dataset, open_result, save_scene, write_zarr  # noqa: E402
 from .morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel, sersic_bn
 from .observation import Observation
 from .parameter import Parameter, free_parameters, parameters
-from .render import render_source
 from .psf import ArrayPSF, GaussianPSF, MoffatPSF
+from .render import render_source
+from .results import detect, fit_dataset  # noqa: E402
 from .scene import Scene
 from .source import Background, Component, PointSource, Source
 from .uncertainty import uncertainties
-
-# the xarray layer (registers the .scarlet accessors on import)
-from . import accessor as _accessor  # noqa: E402,F401
-from .dataset import SchemaError, from_arrays, from_fits, get_wcs, to_observation, validate  # noqa: E402
-from .io import load_scene, open_dataset, open_result, save_scene, write_zarr  # noqa: E402
-from .results import detect, fit_dataset  # noqa: E402
-
 
 __all__ = [
     "ArrayMorphology",
@@ -51,6 +51,7 @@ __all__ = [
     "from_arrays",
     "from_fits",
     "get_wcs",
+    "initialize",
     "load_scene",
     "open_dataset",
     "open_result",
@@ -60,6 +61,7 @@ __all__ = [
     "render",
     "render_source",
     "save_scene",
+    "simulate",
     "sersic_bn",
     "to_observation",
     "uncertainties",

@@ -8,8 +8,8 @@ mask (band, y, x), optional     True/nonzero = bad pixel
 psf (band, psf_y, psf_x)        normalized, centred PSF images (or attrs ``psf_model``)
 
 Coordinates: ``band`` (names), integer pixel ``y`` and ``x``, and the scalar ``wcs`` whose attrs
-hold the FITS header (``fits_header``); data variables name it in ``grid_mapping`` (as rioxarray
-does with ``spatial_ref``), so ``decode_coords="all"`` restores it as a coordinate.
+hold the FITS header (``fits_header``); data variables name it in ``encoding["grid_mapping"]`` (as
+rioxarray does with ``spatial_ref``), so ``decode_coords="all"`` restores it as a coordinate.
 Attrs: ``instrument``, ``pixel_scale`` (arcsec), ``flux_unit`` or ``zero_point``, ``schema_version``.
 """
 
@@ -52,7 +52,8 @@ def _attach_wcs(ds: xr.Dataset, wcs) -> xr.Dataset:
     ds = ds.assign_coords({WCS_VAR: wcs_coordinate(wcs)})
     for name in ds.data_vars:
         if {"y", "x"} <= set(ds[name].dims):
-            ds[name].attrs["grid_mapping"] = WCS_VAR
+            # in encoding, as rioxarray does: written as the CF attribute, decoded back to encoding
+            ds[name].encoding["grid_mapping"] = WCS_VAR
     return ds
 
 
@@ -181,7 +182,8 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
             cy, cx = (p * yy).sum() / s, (p * xx).sum() / s
             if abs(cy - h // 2) > 0.5 or abs(cx - w // 2) > 0.5:
                 raise SchemaError(
-                    f"variable 'psf', band {b!r}: not centred (centroid ({cy:.2f}, {cx:.2f}), expected ({h // 2}, {w // 2}))"
+                    f"variable 'psf', band {b!r}: not centred "
+                    f"(centroid ({cy:.2f}, {cx:.2f}), expected ({h // 2}, {w // 2}))"
                 )
     elif "psf_model" not in ds.attrs:
         raise SchemaError("missing data variable 'psf' (band, psf_y, psf_x) or attrs['psf_model']")
@@ -202,7 +204,9 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
             unmasked = ~np.asarray(ds["mask"].values[k], bool) if "mask" in ds else np.ones(var[k].shape, bool)
             nonpos = int(np.sum(unmasked & ~(var[k] > 0)))
             if nonpos:
-                raise SchemaError(f"variable 'variance', band {b!r}: {nonpos} unmasked pixels have variance <= 0 or NaN")
+                raise SchemaError(
+                    f"variable 'variance', band {b!r}: {nonpos} unmasked pixels have variance <= 0 or NaN"
+                )
         else:
             w = np.asarray(ds["weight"].values[k], np.float64)
             neg = int(np.sum(~np.isfinite(w) | (w < 0)))
@@ -230,7 +234,9 @@ def to_observation(ds: xr.Dataset):
     if "psf" in ds:
         psf = np.asarray(ds["psf"].values, np.float64)
     else:
-        spec = dict(ds.attrs["psf_model"]) if not isinstance(ds.attrs["psf_model"], str) else _parse(ds.attrs["psf_model"])
+        spec = (
+            dict(ds.attrs["psf_model"]) if not isinstance(ds.attrs["psf_model"], str) else _parse(ds.attrs["psf_model"])
+        )
         kind = spec.pop("type")
         psf = {"gaussian": GaussianPSF, "moffat": MoffatPSF}[kind](**spec)
     return Observation(data, weights=w, psf=psf, bands=[str(b) for b in ds["band"].values], wcs=get_wcs(ds))

@@ -65,9 +65,7 @@ class Frame(eqx.Module):
         y, x = yx
         ny, nx = self.shape
         if not (-0.5 <= y <= ny - 0.5 and -0.5 <= x <= nx - 0.5):
-            raise ValueError(
-                f"{what} centre (y={y:.2f}, x={x:.2f}) lies outside the frame of shape {self.shape}"
-            )
+            raise ValueError(f"{what} centre (y={y:.2f}, x={x:.2f}) lies outside the frame of shape {self.shape}")
 
 
 def _celestial(wcs):

@@ -174,8 +174,9 @@ def initialize(
                 ]
                 Source(center=yx, components=comps, box=box)
             else:
-                Source(center=yx, spectrum=_spectrum(frame, band_idx, flux), morphology=Sersic(1.5, r_e, (g1, g2)),
-                       box=box)
+                Source(
+                    center=yx, spectrum=_spectrum(frame, band_idx, flux), morphology=Sersic(1.5, r_e, (g1, g2)), box=box
+                )
     if solve_spectra:
         scene = solve_linear_spectra(scene, observation)
     return scene
@@ -231,7 +232,11 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
         sources[i] = eqx.tree_at(lambda s, j=j: s.components[j].spectrum, src, new)
     for n, i in enumerate(skies):
         old = sources[i].spectrum
-        sources[i] = eqx.tree_at(lambda s: s.spectrum, sources[i], eqx.tree_at(lambda p: p.value, old, jnp.asarray(sky if n == 0 else 0 * sky, old.value.dtype)))
+        sources[i] = eqx.tree_at(
+            lambda s: s.spectrum,
+            sources[i],
+            eqx.tree_at(lambda p: p.value, old, jnp.asarray(sky if n == 0 else 0 * sky, old.value.dtype)),
+        )
     del Parameter
     return Scene(scene.frame, sources)
 
@@ -261,7 +266,9 @@ def _sky(obs):
     from astropy.stats import sigma_clipped_stats
 
     data, w = np.asarray(obs.data, np.float64), np.asarray(obs.weights)
-    sky = np.array([sigma_clipped_stats(d[wb > 0], sigma=2.5)[1] if np.any(wb > 0) else 0.0 for d, wb in zip(data, w, strict=True)])
+    sky = np.array(
+        [sigma_clipped_stats(d[wb > 0], sigma=2.5)[1] if np.any(wb > 0) else 0.0 for d, wb in zip(data, w, strict=True)]
+    )
     return sky, obs.noise_rms()
 
 

@@ -13,7 +13,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
 from scipy.optimize import brentq
 from scipy.special import gamma as gamma_fn
 from scipy.special import gammaincinv, gammaln, kv

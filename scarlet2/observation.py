@@ -99,9 +99,7 @@ class Observation(eqx.Module):
                 raise ValueError(f"band {b!r}: {neg} pixels have negative weights")
             bad = int(np.sum(~np.isfinite(d) & (wb > 0)))
             if bad:
-                raise ValueError(
-                    f"band {b!r}: {bad} unmasked pixels are NaN or inf (give them weight 0 to mask them)"
-                )
+                raise ValueError(f"band {b!r}: {bad} unmasked pixels are NaN or inf (give them weight 0 to mask them)")
         if psf is None:
             raise ValueError("An Observation needs a psf")
         if not isinstance(psf, PSF):

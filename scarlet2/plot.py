@@ -43,7 +43,11 @@ def plot_result(result, path=None, markers=True, figsize=(13, 4.6)):
     panels = [
         ("data", rgb(data, bands, stretch)),
         ("model", rgb(model, bands, stretch)),
-        ("residual (offset by 3 sigma)", rgb(resid + 3 * noise, bands, stretch)),
+        # residuals: offset by 3 sigma and stretched in noise units, so +-3 sigma is visible
+        (
+            "residual (+3 sigma offset)",
+            rgb(resid + 3 * noise, bands, 3 * float(np.nanmedian(noise[np.isfinite(noise)]))),
+        ),
     ]
     fig = plt.figure(figsize=figsize)
     cat = result["catalog"] if "catalog" in result.children else None

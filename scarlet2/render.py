@@ -15,7 +15,6 @@ import jax.numpy as jnp
 from .observation import Geometry
 from .parameter import value_of
 
-
 #: Boxes within this factor of the largest in a group are padded to it and share one vmap:
 #: fewer groups compile faster, at a bounded cost in pixels rendered.
 GROUP_BOX_RATIO = 3.0

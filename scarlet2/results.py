@@ -87,9 +87,7 @@ def fit_dataset(ds: xr.Dataset, catalog=None, model="parametric", errors=True, *
         opts = MODELS[model] if isinstance(model, str) else dict(model or {})
         if isinstance(model, str) and model not in MODELS:
             raise ValueError(f"unknown model {model!r}; presets: {sorted(MODELS)}")
-        positions = (
-            detect_peaks(obs)[0] if catalog is None else catalog_positions(catalog, obs.wcs)
-        )
+        positions = detect_peaks(obs)[0] if catalog is None else catalog_positions(catalog, obs.wcs)
         if len(positions) == 0:
             raise ValueError("no sources: detection found none and no catalog was given")
         scene = initialize(obs, positions, **opts)
@@ -103,8 +101,11 @@ def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
     model = np.asarray(render(fitted, obs))
     data = np.asarray(obs.data)
     weights = np.asarray(obs.weights)
-    coords = {"band": ds["band"].values, "y": ds["y"].values if "y" in ds.coords else np.arange(model.shape[1]),
-              "x": ds["x"].values if "x" in ds.coords else np.arange(model.shape[2])}
+    coords = {
+        "band": ds["band"].values,
+        "y": ds["y"].values if "y" in ds.coords else np.arange(model.shape[1]),
+        "x": ds["x"].values if "x" in ds.coords else np.arange(model.shape[2]),
+    }
     cube = xr.Dataset(
         {
             "model": (("band", "y", "x"), model.astype(np.float32)),
@@ -131,8 +132,14 @@ def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
             "errors": "fisher" if errs is not None else "none",
         },
     )
-    root = xr.Dataset(attrs={"scarlet2_version": __version__, "chi2_dof": float(info.chi2_dof),
-                             "converged": int(info.converged), "n_sources": int(catalog.sizes["source"])})
+    root = xr.Dataset(
+        attrs={
+            "scarlet2_version": __version__,
+            "chi2_dof": float(info.chi2_dof),
+            "converged": int(info.converged),
+            "n_sources": int(catalog.sizes["source"]),
+        }
+    )
     return xr.DataTree.from_dict(
         {"/": root, "/model": cube, "/catalog": catalog, "/fit": record, "/scene": scene_dataset(fitted)}
     )
@@ -183,14 +190,24 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
     nc = max((len(s.components) for _, s in srcs), default=1)
     nan = np.full
     out = {
-        "y": nan(ns, np.nan), "x": nan(ns, np.nan), "y_err": nan(ns, np.nan), "x_err": nan(ns, np.nan),
-        "flux": nan((ns, nb), np.nan), "flux_err": nan((ns, nb), np.nan),
+        "y": nan(ns, np.nan),
+        "x": nan(ns, np.nan),
+        "y_err": nan(ns, np.nan),
+        "x_err": nan(ns, np.nan),
+        "flux": nan((ns, nb), np.nan),
+        "flux_err": nan((ns, nb), np.nan),
         "component_flux": nan((ns, nc, nb), np.nan),
-        "sersic_n": nan((ns, nc), np.nan), "sersic_n_err": nan((ns, nc), np.nan),
-        "r_e": nan((ns, nc), np.nan), "r_e_err": nan((ns, nc), np.nan),
-        "e1": nan((ns, nc), np.nan), "e1_err": nan((ns, nc), np.nan),
-        "e2": nan((ns, nc), np.nan), "e2_err": nan((ns, nc), np.nan),
-        "chi2": nan(ns, np.nan), "center_at_bound": np.zeros(ns, bool), "flux_at_floor": np.zeros(ns, bool),
+        "sersic_n": nan((ns, nc), np.nan),
+        "sersic_n_err": nan((ns, nc), np.nan),
+        "r_e": nan((ns, nc), np.nan),
+        "r_e_err": nan((ns, nc), np.nan),
+        "e1": nan((ns, nc), np.nan),
+        "e1_err": nan((ns, nc), np.nan),
+        "e2": nan((ns, nc), np.nan),
+        "e2_err": nan((ns, nc), np.nan),
+        "chi2": nan(ns, np.nan),
+        "center_at_bound": np.zeros(ns, bool),
+        "flux_at_floor": np.zeros(ns, bool),
     }
     kinds, comp_kinds = [], np.full((ns, nc), "", dtype=object)
     w, r = np.asarray(obs.weights), np.asarray(obs.data) - model
@@ -207,11 +224,21 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         spec_ids = [id(cm.spectrum) for cm in s.components]
         if cov is not None and all(i in index for i in spec_ids):
             # flux_b = sum_j a_j s_jb, a_j = 1 (profiles) or the array's sum (free-form, held fixed)
-            a = [float(np.sum(np.asarray(cm.morphology.array.value))) if hasattr(cm.morphology, "array") else 1.0
-                 for cm in s.components]
+            a = [
+                float(np.sum(np.asarray(cm.morphology.array.value))) if hasattr(cm.morphology, "array") else 1.0
+                for cm in s.components
+            ]
             sl = [index[i] for i in spec_ids]
-            var = np.array([sum(a[p] * a[q] * cov[sl[p].start + b, sl[q].start + b]
-                                for p in range(len(sl)) for q in range(len(sl))) for b in range(nb)])
+            var = np.array(
+                [
+                    sum(
+                        a[p] * a[q] * cov[sl[p].start + b, sl[q].start + b]
+                        for p in range(len(sl))
+                        for q in range(len(sl))
+                    )
+                    for b in range(nb)
+                ]
+            )
             out["flux_err"][k] = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
         for j, cm in enumerate(s.components):
             comp_kinds[k, j] = type(cm.morphology).__name__.lower()
@@ -238,9 +265,18 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         ww, rr = w[:, ys, xs], r[:, ys, xs]
         npx = int(np.sum(ww > 0))
         out["chi2"][k] = float(np.sum(ww * rr**2) / npx) if npx else np.nan
-    dims = {"y": ("source",), "x": ("source",), "y_err": ("source",), "x_err": ("source",), "flux": ("source", "band"),
-            "flux_err": ("source", "band"), "component_flux": ("source", "component", "band"), "chi2": ("source",),
-            "center_at_bound": ("source",), "flux_at_floor": ("source",)}
+    dims = {
+        "y": ("source",),
+        "x": ("source",),
+        "y_err": ("source",),
+        "x_err": ("source",),
+        "flux": ("source", "band"),
+        "flux_err": ("source", "band"),
+        "component_flux": ("source", "component", "band"),
+        "chi2": ("source",),
+        "center_at_bound": ("source",),
+        "flux_at_floor": ("source",),
+    }
     data = {k: (dims.get(k, ("source", "component")), v) for k, v in out.items()}
     data["kind"] = ("source", np.array(kinds, dtype=object))
     data["component_kind"] = (("source", "component"), comp_kinds)
@@ -252,7 +288,9 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         data["sky"] = ("band", np.sum([np.asarray(s.spectrum.value, float) for s in skies], axis=0))
         e = err_of.get(id(skies[0].spectrum))
         data["sky_err"] = ("band", np.asarray(e, float) if e is not None else np.full(nb, np.nan))
-    ds = xr.Dataset(data, coords={"source": np.arange(ns), "band": np.array(bands, dtype=object), "component": np.arange(nc)})
+    ds = xr.Dataset(
+        data, coords={"source": np.arange(ns), "band": np.array(bands, dtype=object), "component": np.arange(nc)}
+    )
     ds["flux"].attrs["description"] = "total flux per band (sum of components), in data units"
     ds["flux_err"].attrs["description"] = (
         "1-sigma Fisher error with parameter covariances; conditional on the shape for free-form components"

@@ -81,8 +81,15 @@ def simulate_blend(
     pos = np.array(pos)
     total = np.exp(rng.uniform(*np.log(flux_range), n))
     bulge_frac = rng.uniform(0.2, 0.5, n)
-    truth = {"y": pos[:, 0], "x": pos[:, 1], "bulge_flux": [], "disk_flux": [], "bulge_r_e": [], "disk_r_e": [],
-             "ellipticity": []}
+    truth = {
+        "y": pos[:, 0],
+        "x": pos[:, 1],
+        "bulge_flux": [],
+        "disk_flux": [],
+        "bulge_r_e": [],
+        "disk_r_e": [],
+        "ellipticity": [],
+    }
     frame = Frame(BANDS, shape)
     with Scene(frame) as scene:
         for i in range(n):
@@ -94,10 +101,19 @@ def simulate_blend(
             fd = total[i] * (1 - bulge_frac[i]) * DISK_SED
             Source(
                 center=pos[i],
-                components=[Component(fb, Sersic(4.0, rb, (0.5 * e[0], 0.5 * e[1]))), Component(fd, Sersic(1.0, rd, e))],
+                components=[
+                    Component(fb, Sersic(4.0, rb, (0.5 * e[0], 0.5 * e[1]))),
+                    Component(fd, Sersic(1.0, rd, e)),
+                ],
                 box=81,
             )
-            for k, v in (("bulge_flux", fb), ("disk_flux", fd), ("bulge_r_e", rb), ("disk_r_e", rd), ("ellipticity", e)):
+            for k, v in (
+                ("bulge_flux", fb),
+                ("disk_flux", fd),
+                ("bulge_r_e", rb),
+                ("disk_r_e", rd),
+                ("ellipticity", e),
+            ):
                 truth[k].append(v)
     truth = {k: np.asarray(v) for k, v in truth.items()}
     truth["flux"] = truth["bulge_flux"] + truth["disk_flux"]

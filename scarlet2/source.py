@@ -12,7 +12,6 @@ from .fourier import box_size
 from .morphology import Morphology, Point
 from .parameter import Parameter, as_parameter, value_of
 
-
 #: How far (pixels) a source centre may move from its integer starting pixel during a fit.
 MAX_SHIFT = 2.5
 
@@ -124,9 +123,7 @@ class PointSource(Source):
 def _pixel(center):
     c = np.asarray(center, dtype=np.float64)
     if c.shape != (2,) or not np.all(np.isfinite(c)):
-        raise ValueError(
-            f"Without an active Scene a centre must be a pixel (y, x) pair, got {center!r}"
-        )
+        raise ValueError(f"Without an active Scene a centre must be a pixel (y, x) pair, got {center!r}")
     return c
 
 
@@ -140,8 +137,10 @@ class Background(eqx.Module):
     spectrum: Parameter
 
     def __init__(self, spectrum, stepsize=None, fixed=False):
-        self.spectrum = spectrum if isinstance(spectrum, Parameter) else Parameter(
-            spectrum, constraint=None, stepsize=stepsize, fixed=fixed
+        self.spectrum = (
+            spectrum
+            if isinstance(spectrum, Parameter)
+            else Parameter(spectrum, constraint=None, stepsize=stepsize, fixed=fixed)
         )
         _context.register(self)
 

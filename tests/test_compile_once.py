@@ -15,7 +15,12 @@ def _scene_and_obs(seed):
     psf = np.asarray(sc.MoffatPSF(3.0).image((21, 21), n_bands=3))
     frame = sc.Frame(bands, shape)
     with sc.Scene(frame) as truth:
-        sc.Source(rng.uniform(15, 25, 2), spectrum=rng.uniform(200, 400, 3), morphology=sc.Sersic(1.0, 3.0, (0.1, 0.0)), box=35)
+        sc.Source(
+            rng.uniform(15, 25, 2),
+            spectrum=rng.uniform(200, 400, 3),
+            morphology=sc.Sersic(1.0, 3.0, (0.1, 0.0)),
+            box=35,
+        )
         sc.PointSource(rng.uniform(8, 32, 2), spectrum=rng.uniform(100, 200, 3), box=15)
     template = sc.Observation(np.zeros((3,) + shape), weights=np.ones((3,) + shape), psf=psf, bands=bands)
     data = np.asarray(sc.render(truth, template)) + rng.normal(0, 1, (3,) + shape)
@@ -23,7 +28,9 @@ def _scene_and_obs(seed):
     # a different start for each seed
     with sc.Scene(frame) as init:
         s0, s1 = truth.sources
-        sc.Source(np.asarray(s0.center) + 0.3, spectrum=rng.uniform(100, 300, 3), morphology=sc.Sersic(1.5, 2.5), box=35)
+        sc.Source(
+            np.asarray(s0.center) + 0.3, spectrum=rng.uniform(100, 300, 3), morphology=sc.Sersic(1.5, 2.5), box=35
+        )
         sc.PointSource(np.asarray(s1.center) - 0.2, spectrum=rng.uniform(50, 150, 3), box=15)
     return init, obs
 

@@ -26,7 +26,10 @@ def test_simulator_is_deterministic_and_sized():
     np.testing.assert_array_equal(a.images, b.images)
     assert 3 <= len(a.truth["y"]) <= 6 and a.images.shape[0] == 5
     # colour gradient: bulges redder than disks
-    assert np.all(a.truth["bulge_flux"][:, -1] / a.truth["bulge_flux"][:, 0] > a.truth["disk_flux"][:, -1] / a.truth["disk_flux"][:, 0])
+    assert np.all(
+        a.truth["bulge_flux"][:, -1] / a.truth["bulge_flux"][:, 0]
+        > a.truth["disk_flux"][:, -1] / a.truth["disk_flux"][:, 0]
+    )
     # the noise is what it says
     resid = a.images - a.noiseless
     assert abs(resid.std() - 1.0) < 0.02
@@ -38,7 +41,7 @@ def test_fluxes_recovered(fits):
 
 
 def test_chi2_per_dof_near_one(fits):
-    for sim, _, info in fits:
+    for _, _, info in fits:
         assert abs(info.chi2_dof - 1) <= 0.03, f"chi2/dof = {info.chi2_dof:.4f}"
 
 

@@ -6,8 +6,9 @@ import pytest
 import scarlet2 as sc
 
 galsim = pytest.importorskip("galsim")
-GSP = galsim.GSParams(folding_threshold=2e-4, maxk_threshold=1e-5, kvalue_accuracy=1e-6,
-                      xvalue_accuracy=1e-6, maximum_fft_size=32768)
+GSP = galsim.GSParams(
+    folding_threshold=2e-4, maxk_threshold=1e-5, kvalue_accuracy=1e-6, xvalue_accuracy=1e-6, maximum_fft_size=32768
+)
 
 
 def _render_pair(kind, index, r_e, g, theta, dy, dx, psf_fwhm=3.0):
@@ -28,8 +29,7 @@ def _render_pair(kind, index, r_e, g, theta, dy, dx, psf_fwhm=3.0):
     frame = sc.Frame(bands=["i"], shape=(S, S))
     obs = sc.Observation(img[None], weights=np.ones((1, S, S)), psf=psf_img[None], bands=["i"])
     with sc.Scene(frame) as scene:
-        src = sc.Source(center=(c + dy, c + dx), spectrum=np.ones(1), morphology=morph,
-                        box=sc.fourier.box_size(2 * S))
+        src = sc.Source(center=(c + dy, c + dx), spectrum=np.ones(1), morphology=morph, box=sc.fourier.box_size(2 * S))
     model = np.asarray(sc.render(scene, obs))[0]
     return img, model, src, scene, gal
 

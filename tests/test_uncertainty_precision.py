@@ -56,4 +56,6 @@ def test_centre_is_integer_origin_plus_small_offset():
         sc.PointSource((3517.4567, 2999.0012), spectrum=np.ones(1))
     src = scene.sources[0]
     assert src.origin.dtype == np.int32 and np.abs(np.asarray(src.offset.value)).max() <= 0.5
-    np.testing.assert_allclose(np.asarray(src.origin) + np.asarray(src.offset.value, np.float64), (3517.4567, 2999.0012), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(src.origin) + np.asarray(src.offset.value, np.float64), (3517.4567, 2999.0012), atol=1e-6
+    )

@@ -92,7 +92,9 @@ def test_spectrum_length_must_match_frame():
 
 def test_position_outside_frame():
     obs = _obs()
-    with pytest.raises(ValueError, match=r"position 1 centre \(y=25.00, x=3.00\) lies outside the frame of shape \(20, 20\)"):
+    with pytest.raises(
+        ValueError, match=r"position 1 centre \(y=25.00, x=3.00\) lies outside the frame of shape \(20, 20\)"
+    ):
         initialize(obs, [(10, 10), (25, 3)])
     with sc.Scene(sc.Frame(BANDS, (20, 20))):
         with pytest.raises(ValueError, match="outside the frame"):

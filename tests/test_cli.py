@@ -1,0 +1,62 @@
+"""The console entry point, run as a user would (a subprocess)."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import scarlet2 as sc
+
+
+def _scarlet2():
+    exe = shutil.which("scarlet2")
+    return [exe] if exe else [sys.executable, "-m", "scarlet2.cli"]
+
+
+def test_demo_writes_outputs(tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        _scarlet2() + ["demo", "--out", str(out), "--quiet", "--max-iter", "400"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "demo_fit.png").stat().st_size > 10_000
+    res = sc.open_result(str(out / "demo_fit.zarr"))
+    assert res["catalog"].sizes["source"] == 5  # the demo region holds 5 galaxies
+    assert {"ra", "dec"} <= set(res["catalog"].variables)
+    assert "chi2/dof" in proc.stderr
+
+
+def test_fit_with_catalog_csv(tmp_path):
+    sim = sc.simulate.simulate_blend(1)
+    ds = sc.from_arrays(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands)
+    sc.write_zarr(ds, str(tmp_path / "in.zarr"))
+    np.savetxt(tmp_path / "cat.csv", sim.positions, delimiter=",", header="y,x", comments="")
+    cmd = _scarlet2() + [
+        "fit",
+        str(tmp_path / "in.zarr"),
+        "--out",
+        str(tmp_path / "out.zarr"),
+        "--catalog",
+        str(tmp_path / "cat.csv"),
+        "--quiet",
+        "--max-iter",
+        "300",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = sc.open_result(str(tmp_path / "out.zarr"))
+    assert res["catalog"].sizes["source"] == len(sim.truth["y"])
+    # existing output is not overwritten without --overwrite
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "exists" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["fit"], ["nonsense"]])
+def test_bad_arguments(args):
+    proc = subprocess.run(_scarlet2() + args, capture_output=True, text=True)
+    assert proc.returncode != 0
