@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 # the xarray layer (registers the .scarlet accessors on import)
 from . import accessor as _accessor  # noqa: E402,F401
 from . import simulate  # noqa: E402
+from .config import enable_compilation_cache
 from .constraints import Interval, Positive, Real, Simplex, UnitDisk
 from .dataset import SchemaError, from_arrays, from_fits, get_wcs, to_observation, validate  # noqa: E402
 from .fitting import FitInfo, fit, log_likelihood, render
@@ -46,6 +47,7 @@ __all__ = [
     "Spergel",
     "UnitDisk",
     "detect",
+    "enable_compilation_cache",
     "fit",
     "fit_dataset",
     "from_arrays",

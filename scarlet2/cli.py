@@ -80,6 +80,13 @@ def _rmtree(p: Path):
         shutil.rmtree(p)
 
 
+def _setup(args):
+    if not getattr(args, "no_cache", False):
+        from .config import enable_compilation_cache
+
+        enable_compilation_cache()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="scarlet2", description="Source modeling and deblending (JAX + xarray)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,7 +105,10 @@ def main(argv=None) -> int:
     d.add_argument("--max-iter", type=int, default=1000)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_demo)
+    for sp in (f, d):
+        sp.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
     args = parser.parse_args(argv)
+    _setup(args)
     return args.func(args)
 
 

@@ -1,0 +1,60 @@
+"""Runs a case with the published scarlet2 0.5.1 (executed inside benchmarks/_reference_venv).
+
+Follows the reference's own quickstart: a frame from the observation, free-form morphologies
+initialized from Gaussian moments (point sources where the case says so), spectra and
+morphologies as Parameters, ``scene.fit``. Prints one JSON line of measurements.
+"""
+
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def main(case_path, n_iter):
+    import jax.numpy as jnp
+    import scarlet2 as s2
+    from numpyro.distributions import constraints
+
+    s2.set_validation(False)
+    d = np.load(case_path)
+    obs = s2.Observation(jnp.asarray(d["images"]), weights=jnp.asarray(d["weights"]),
+                         psf=s2.ArrayPSF(jnp.asarray(d["psfs"])), channels=[str(b) for b in d["bands"]])
+    frame = s2.Frame.from_observations(obs)
+    points = set(d["point_sources"].tolist())
+    t0 = time.perf_counter()
+    with s2.Scene(frame) as scene:
+        for i, (y, x) in enumerate(d["positions"]):
+            center = jnp.array([y, x])
+            if i in points:
+                s2.PointSource(center, s2.init.pixel_spectrum(obs, center, correct_psf=True))
+            else:
+                spectrum, morph = s2.init.from_gaussian_moments(obs, center, min_corr=0.99)
+                s2.Source(center, spectrum, morph)
+    with s2.Parameters(scene):
+        for i, src in enumerate(scene.sources):
+            spec = getattr(src.spectrum, "data", src.spectrum)
+            s2.Parameter(spec, name=f"spectrum:{i}", constraint=constraints.positive, stepsize=s2.relative_step)
+            if i not in points:
+                morph = getattr(src.morphology, "data", src.morphology)
+                s2.Parameter(morph, name=f"morph:{i}", constraint=constraints.unit_interval, stepsize=1e-2)
+    t_init = time.perf_counter() - t0
+    times = []
+    for n in (n_iter, n_iter, n_iter // 2):  # every reference fit compiles afresh
+        t0 = time.perf_counter()
+        fitted = scene.fit(obs, max_iter=n, e_rel=0.0, progress_bar=False)
+        jnp.asarray(getattr(fitted.sources[0].spectrum, "data", fitted.sources[0].spectrum)).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    model = np.asarray(obs.render(fitted()))
+    fluxes = [np.asarray(src()).sum(axis=(-2, -1)).tolist() for src in fitted.sources]
+    print(json.dumps({
+        "side": "reference", "version": s2.__version__, "init_s": t_init, "fit_times_s": times,
+        "model": model.tolist(), "fluxes": fluxes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,187 @@
+"""Side-by-side benchmark: this scarlet2 against the published scarlet2 0.5.1, same inputs.
+
+    python benchmarks/compare.py                 # all cases, 3 repetitions, 1000 iterations
+    python benchmarks/compare.py --cases hsc --repeat 1 --iters 300
+    python benchmarks/compare.py --no-reference  # only our side (the smoke test uses this)
+
+The reference's import name clashes with ours, so it lives in its own virtual environment
+(benchmarks/_reference_venv, made on first use) and runs in a subprocess; so does our side, so
+both start cold. Both get the same arrays, the same positions (and point-source flags) and the
+same number of iterations (no early stopping). The sides alternate A B A B over the repetitions,
+and ratios are taken per pair, so slow drifts of the machine cancel.
+
+Per fit we time three calls in one process: fit(N), fit(N), fit(N/2). Steady time per iteration is
+(t2 - t3) / (N/2); compile time is t1 - N * per_iteration; total is t1 (what a user waits for).
+chi^2 is per unmasked pixel, computed here from each side's model with the same formula.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REFERENCE_VENV = HERE / "_reference_venv"
+REFERENCE_SPEC = "scarlet2==0.5.1"
+SHARED = HERE.parent.parent / "shared" / "data"
+ALL_CASES = ("hsc", "sim0", "sim1", "sim2", "large")
+
+
+def reference_python() -> Path:
+    """The reference venv's interpreter, creating the venv on first use."""
+    py = REFERENCE_VENV / "bin" / "python"
+    if not py.exists():
+        print(f"creating {REFERENCE_VENV} with {REFERENCE_SPEC} (first use only)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", REFERENCE_SPEC], check=True)
+    return py
+
+
+def make_case(name: str, folder: Path) -> Path | None:
+    """Write a case's inputs (images, weights, psfs, bands, positions, point sources, truth)."""
+    from scarlet2.simulate import simulate_blend
+
+    if name == "hsc":
+        path = SHARED / "hsc_cosmos_35.npz"
+        if not path.exists():
+            print(f"skipping hsc: {path} not present", file=sys.stderr)
+            return None
+        d = np.load(path)
+        case = dict(images=d["images"], weights=1 / d["variance"], psfs=d["psfs"].astype(np.float32),
+                    bands=np.array([str(b) for b in d["filters"]]),
+                    positions=np.stack([d["catalog"]["y"], d["catalog"]["x"]], 1), point_sources=np.array([0]))
+    else:
+        if name.startswith("sim"):
+            sim = simulate_blend(int(name[3:]))
+        elif name == "large":
+            sim = simulate_blend(11, n_galaxies=24, shape=(256, 256), min_separation=12.0)
+        elif name == "tiny":
+            sim = simulate_blend(5, n_galaxies=3, shape=(40, 40))
+        else:
+            raise ValueError(f"unknown case {name!r}; cases: {ALL_CASES + ('tiny',)}")
+        case = dict(images=sim.images, weights=1 / sim.variance, psfs=sim.psfs, bands=np.array(sim.bands),
+                    positions=sim.positions, point_sources=np.array([], int), truth_flux=sim.truth["flux"])
+    out = folder / f"{name}.npz"
+    np.savez(out, **case)
+    return out
+
+
+def run_side(side: str, case_path: Path, n_iter: int) -> dict:
+    py = reference_python() if side == "reference" else Path(sys.executable)
+    script = HERE / ("_reference_runner.py" if side == "reference" else "_ours_runner.py")
+    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(py), str(script), str(case_path), str(n_iter)], capture_output=True, text=True,
+                          env=env, cwd=HERE.parent if side == "ours" else HERE)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{side} failed on {case_path.name}:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["process_s"] = time.perf_counter() - t0
+    return out
+
+
+def measure(raw: dict, case: dict, n_iter: int) -> dict:
+    t1, t2, t3 = raw["fit_times_s"]
+    per_iter = max(t2 - t3, 0.0) / (n_iter // 2 if n_iter > 1 else 1)
+    model = np.asarray(raw["model"])
+    w, data = case["weights"], case["images"]
+    good = w > 0
+    m = {
+        "compile_s": t1 - n_iter * per_iter,
+        "per_iter_ms": per_iter * 1e3,
+        "total_s": t1,
+        "init_s": raw["init_s"],
+        "peak_rss_mb": raw["peak_rss_mb"],
+        "chi2_per_pixel": float(np.sum((w * (model - data) ** 2)[good]) / good.sum()),
+    }
+    if "truth_flux" in case:
+        rel = np.abs(np.asarray(raw["fluxes"]) / case["truth_flux"] - 1)
+        m["flux_err_median"] = float(np.median(rel))
+        m["flux_err_worst"] = float(np.max(rel))
+    return m
+
+
+def summarize(results: dict) -> dict:
+    summary = {}
+    for case, sides in results.items():
+        s = {}
+        keys = sides["ours"][0].keys()
+        for side, runs in sides.items():
+            s[side] = {k: float(np.median([r[k] for r in runs])) for k in keys}
+        if "reference" in sides:
+            s["ratio"] = {
+                k: float(np.median([o[k] / r[k] for o, r in zip(sides["ours"], sides["reference"], strict=True)
+                                    if r[k] not in (0, None)]))
+                for k in ("compile_s", "per_iter_ms", "total_s", "peak_rss_mb")
+            }
+        summary[case] = s
+    return summary
+
+
+def markdown(summary: dict, meta: dict) -> str:
+    cols = [("compile_s", "compile [s]", "{:.2f}"), ("per_iter_ms", "per iter [ms]", "{:.2f}"),
+            ("total_s", f"fit {meta['iters']} it [s]", "{:.2f}"), ("peak_rss_mb", "peak RSS [MB]", "{:.0f}"),
+            ("chi2_per_pixel", "chi2/pixel", "{:.3f}"), ("flux_err_median", "median |df/f|", "{:.3f}"),
+            ("flux_err_worst", "worst |df/f|", "{:.3f}")]
+    lines = [f"Measured {meta['date']} on {meta['machine']}; {meta['iters']} iterations, "
+             f"{meta['repeat']} alternating repetitions (medians; ratio = median of per-pair ours/reference).", "",
+             "| case | side | " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    for case, s in summary.items():
+        for side in ("ours", "reference", "ratio"):
+            if side not in s:
+                continue
+            vals = [fmt.format(s[side][k]) if k in s[side] else "" for k, _, fmt in cols]
+            lines.append(f"| {case} | {side} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default=",".join(ALL_CASES))
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--no-reference", action="store_true")
+    p.add_argument("--cache", help="persistent compilation cache folder for our side (default: none, cold)")
+    p.add_argument("--out", default=str(HERE / "results"))
+    args = p.parse_args(argv)
+    sides = ["ours"] if args.no_reference else ["ours", "reference"]
+    if args.cache:
+        os.environ["SCARLET2_BENCH_CACHE"] = args.cache
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.cases.split(","):
+            path = make_case(name, Path(tmp))
+            if path is None:
+                continue
+            case = dict(np.load(path))
+            results[name] = {s: [] for s in sides}
+            for r in range(args.repeat):
+                order = sides if r % 2 == 0 else sides[::-1]  # A B, then B A
+                for side in order:
+                    raw = run_side(side, path, args.iters)
+                    results[name][side].append(measure(raw, case, args.iters))
+                    print(f"{name} {side} rep {r}: {results[name][side][-1]}", file=sys.stderr)
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+            f"{platform.python_implementation()} {platform.python_version()}", "iters": args.iters,
+            "repeat": args.repeat, "reference": None if args.no_reference else REFERENCE_SPEC,
+            "our_compilation_cache": args.cache}
+    summary = summarize(results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": results}, indent=1))
+    (out / "latest.md").write_text(markdown(summary, meta))
+    print(markdown(summary, meta))
+    return {"meta": meta, "summary": summary, "runs": results}
+
+
+if __name__ == "__main__":
+    main()

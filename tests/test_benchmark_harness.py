@@ -1,0 +1,19 @@
+"""Smoke test: the side-by-side harness runs end to end on a tiny case (our side only)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import compare  # noqa: E402
+
+
+def test_harness_runs_on_tiny_case(tmp_path):
+    out = compare.main(["--cases", "tiny", "--repeat", "1", "--iters", "40", "--no-reference", "--out", str(tmp_path)])
+    m = out["summary"]["tiny"]["ours"]
+    assert m["per_iter_ms"] > 0 and m["total_s"] > 0 and m["peak_rss_mb"] > 50
+    assert 0.5 < m["chi2_per_pixel"] < 50 and 0 <= m["flux_err_median"] < 1
+    saved = json.loads((tmp_path / "latest.json").read_text())
+    assert saved["meta"]["iters"] == 40
+    assert "| tiny | ours |" in (tmp_path / "latest.md").read_text()
