@@ -1,12 +1,14 @@
 """Runs a case with the published scarlet2 0.5.1 (executed inside benchmarks/_reference_venv).
 
 Follows the reference's own quickstart: a frame from the observation, free-form morphologies
-initialized from Gaussian moments (point sources where the case says so), spectra and
-morphologies as Parameters, ``scene.fit``. Prints one JSON line of measurements.
+initialized from Gaussian moments (compact ones where moments fail; point sources where the case
+says so), spectra (relative steps, factor 0.05), morphologies and point-source centres as
+Parameters, ``scene.fit``. Prints one JSON line of measurements.
 """
 
 import json
 import resource
+from functools import partial
 import sys
 import time
 
@@ -23,6 +25,7 @@ def main(case_path, n_iter):
     obs = s2.Observation(jnp.asarray(d["images"]), weights=jnp.asarray(d["weights"]),
                          psf=s2.ArrayPSF(jnp.asarray(d["psfs"])), channels=[str(b) for b in d["bands"]])
     frame = s2.Frame.from_observations(obs)
+    obs.match(frame)
     points = set(d["point_sources"].tolist())
     t0 = time.perf_counter()
     with s2.Scene(frame) as scene:
@@ -31,13 +34,20 @@ def main(case_path, n_iter):
             if i in points:
                 s2.PointSource(center, s2.init.pixel_spectrum(obs, center, correct_psf=True))
             else:
-                spectrum, morph = s2.init.from_gaussian_moments(obs, center, min_corr=0.99)
+                try:  # the reference quickstart's fallback when moments fail
+                    spectrum, morph = s2.init.from_gaussian_moments(obs, center, min_corr=0.99)
+                except ValueError:
+                    spectrum = s2.init.pixel_spectrum(obs, center)
+                    morph = s2.init.compact_morphology()
                 s2.Source(center, spectrum, morph)
+    spec_step = partial(s2.relative_step, factor=0.05)  # as in the reference quickstart
     with s2.Parameters(scene):
         for i, src in enumerate(scene.sources):
             spec = getattr(src.spectrum, "data", src.spectrum)
-            s2.Parameter(spec, name=f"spectrum:{i}", constraint=constraints.positive, stepsize=s2.relative_step)
-            if i not in points:
+            s2.Parameter(spec, name=f"spectrum:{i}", constraint=constraints.positive, stepsize=spec_step)
+            if i in points:  # catalogue positions are whole pixels: a bright star needs its centre free
+                s2.Parameter(src.center, name=f"center:{i}", stepsize=0.1)
+            else:
                 morph = getattr(src.morphology, "data", src.morphology)
                 s2.Parameter(morph, name=f"morph:{i}", constraint=constraints.unit_interval, stepsize=1e-2)
     t_init = time.perf_counter() - t0

@@ -12,7 +12,7 @@ import pytest
 import scarlet2 as sc
 import scarlet2.fitting as F
 from scarlet2.parameter import get_free
-from scarlet2.render import render_canvas
+from scarlet2.rendering import render_canvas
 
 
 def _setup(n_sources, shape=(128, 128)):

@@ -16,7 +16,7 @@ from .morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel, sersi
 from .observation import Observation
 from .parameter import Parameter, free_parameters, parameters
 from .psf import ArrayPSF, GaussianPSF, MoffatPSF
-from .render import render_source
+from .rendering import render_source
 from .results import detect, fit_dataset  # noqa: E402
 from .scene import Scene
 from .source import Background, Component, PointSource, Source

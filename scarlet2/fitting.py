@@ -19,8 +19,9 @@ import numpy as np
 import optax
 
 from .observation import Geometry, Observation
-from .parameter import free_parameters, get_free, log_prior, set_free
-from .render import render_canvas, render_sky
+from .packing import pack, pack_stepsizes, unpack
+from .parameter import free_parameters, log_prior
+from .rendering import render_canvas, render_sky
 
 #: Default optimizer: Adam's normalised direction; per-parameter step sizes scale it.
 DEFAULT_OPTIMIZER = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
@@ -76,12 +77,12 @@ def neg_log_posterior_core(scene, renderers):
 
 
 def _loss_u(u, scene, renderers):
-    return neg_log_posterior_core(set_free(scene, u), renderers)
+    return neg_log_posterior_core(unpack(scene, u), renderers)
 
 
 @eqx.filter_jit
 def _start(scene, optimizer, dtype):
-    u = [x.astype(dtype) for x in get_free(scene)]
+    u = pack(scene).astype(dtype)
     inf = jnp.asarray(jnp.inf, dtype)
     zero = jnp.zeros((), jnp.int32)
     return _State(u, optimizer.init(u), inf, jnp.ones((), dtype), zero, jnp.zeros((), bool), u, inf)
@@ -89,7 +90,7 @@ def _start(scene, optimizer, dtype):
 
 @eqx.filter_jit
 def _finish(scene, u):
-    return set_free(scene, u)
+    return unpack(scene, u)
 
 
 #: XLA options for the compiled fit: level 1 compiles ~30% faster than the default on CPU
@@ -98,13 +99,13 @@ COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
 class _State(eqx.Module):
-    u: list
+    u: jax.Array  # all free parameters, flat and unconstrained (scarlet2.packing)
     opt_state: object
     loss: jax.Array
     change: jax.Array  # moving average of |relative loss change|: robust to Adam's step noise
     it: jax.Array
     converged: jax.Array
-    best_u: list  # Adam does not decrease the loss monotonically: return the best point seen
+    best_u: jax.Array  # Adam does not decrease the loss monotonically: return the best point seen
     best_loss: jax.Array
 
 
@@ -125,18 +126,18 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
         s, hist, i = carry
         loss, g = grad_fn(s.u, scene, renderers)
         updates, opt_state = optimizer.update(g, s.opt_state, s.u)
-        u = jax.tree.map(lambda x, d, h: x + h * d, s.u, updates, stepsizes)
+        u = s.u + stepsizes * updates
         rel = jnp.abs(s.loss - loss) / jnp.abs(loss)
         change = jnp.where(jnp.isfinite(rel), 0.9 * s.change + 0.1 * rel, s.change)
         converged = (change <= rtol) & (s.it + 1 >= min_iter)
         hist = hist.at[i].set(loss)
         better = loss < s.best_loss
-        best_u = jax.tree.map(lambda b, x: jnp.where(better, x, b), s.best_u, s.u)
+        best_u = jnp.where(better, s.u, s.best_u)
         best_loss = jnp.where(better, loss, s.best_loss)
         return _State(u, opt_state, loss, change, s.it + 1, converged, best_u, best_loss), hist, i + 1
 
     state, history, _ = jax.lax.while_loop(cond, body, (state, history, jnp.zeros((), jnp.int32)))
-    chi2 = -2 * log_likelihood_core(set_free(scene, state.best_u), renderers)
+    chi2 = -2 * log_likelihood_core(unpack(scene, state.best_u), renderers)
     return state, history, chi2
 
 
@@ -191,7 +192,7 @@ def fit(
         raise ValueError("The scene has no free parameters to fit")
     optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
     dtype = renderers[0].data.dtype
-    stepsizes = [p.stepsize.astype(dtype) for p in free]
+    stepsizes = pack_stepsizes(core, dtype)
     state = _start(core, optimizer, dtype)
     rtol_a, min_a = jnp.asarray(rtol, dtype), jnp.asarray(min_iter, jnp.int32)
     history = []

@@ -17,7 +17,7 @@ from .parameter import value_of
 
 #: Boxes within this factor of the largest in a group are padded to it and share one vmap:
 #: fewer groups compile faster, at a bounded cost in pixels rendered.
-GROUP_BOX_RATIO = 3.0
+GROUP_BOX_RATIO = 2.0
 
 
 def _groups(scene):
