@@ -27,11 +27,19 @@ def main(case_path, n_iter):
         times.append(time.perf_counter() - t0)
     model = np.asarray(sc.render(fitted, obs))
     fluxes = [np.asarray(s.flux()).tolist() for s in fitted.sources if not isinstance(s, sc.Background)]
-    print(json.dumps({
-        "side": "ours", "version": sc.__version__, "init_s": t_init, "fit_times_s": times,
-        "model": model.tolist(), "fluxes": fluxes,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "side": "ours",
+                "version": sc.__version__,
+                "init_s": t_init,
+                "fit_times_s": times,
+                "model": model.tolist(),
+                "fluxes": fluxes,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,22 +8,27 @@ Parameters, ``scene.fit``. Prints one JSON line of measurements.
 
 import json
 import resource
-from functools import partial
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
 
 def main(case_path, n_iter):
     import jax.numpy as jnp
-    import scarlet2 as s2
     from numpyro.distributions import constraints
+
+    import scarlet2 as s2
 
     s2.set_validation(False)
     d = np.load(case_path)
-    obs = s2.Observation(jnp.asarray(d["images"]), weights=jnp.asarray(d["weights"]),
-                         psf=s2.ArrayPSF(jnp.asarray(d["psfs"])), channels=[str(b) for b in d["bands"]])
+    obs = s2.Observation(
+        jnp.asarray(d["images"]),
+        weights=jnp.asarray(d["weights"]),
+        psf=s2.ArrayPSF(jnp.asarray(d["psfs"])),
+        channels=[str(b) for b in d["bands"]],
+    )
     frame = s2.Frame.from_observations(obs)
     obs.match(frame)
     points = set(d["point_sources"].tolist())
@@ -59,11 +64,19 @@ def main(case_path, n_iter):
         times.append(time.perf_counter() - t0)
     model = np.asarray(obs.render(fitted()))
     fluxes = [np.asarray(src()).sum(axis=(-2, -1)).tolist() for src in fitted.sources]
-    print(json.dumps({
-        "side": "reference", "version": s2.__version__, "init_s": t_init, "fit_times_s": times,
-        "model": model.tolist(), "fluxes": fluxes,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "side": "reference",
+                "version": s2.__version__,
+                "init_s": t_init,
+                "fit_times_s": times,
+                "model": model.tolist(),
+                "fluxes": fluxes,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

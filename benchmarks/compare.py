@@ -58,9 +58,14 @@ def make_case(name: str, folder: Path) -> Path | None:
             print(f"skipping hsc: {path} not present", file=sys.stderr)
             return None
         d = np.load(path)
-        case = dict(images=d["images"], weights=1 / d["variance"], psfs=d["psfs"].astype(np.float32),
-                    bands=np.array([str(b) for b in d["filters"]]),
-                    positions=np.stack([d["catalog"]["y"], d["catalog"]["x"]], 1), point_sources=np.array([0]))
+        case = dict(
+            images=d["images"],
+            weights=1 / d["variance"],
+            psfs=d["psfs"].astype(np.float32),
+            bands=np.array([str(b) for b in d["filters"]]),
+            positions=np.stack([d["catalog"]["y"], d["catalog"]["x"]], 1),
+            point_sources=np.array([0]),
+        )
     else:
         if name.startswith("sim"):
             sim = simulate_blend(int(name[3:]))
@@ -70,8 +75,15 @@ def make_case(name: str, folder: Path) -> Path | None:
             sim = simulate_blend(5, n_galaxies=3, shape=(40, 40))
         else:
             raise ValueError(f"unknown case {name!r}; cases: {ALL_CASES + ('tiny',)}")
-        case = dict(images=sim.images, weights=1 / sim.variance, psfs=sim.psfs, bands=np.array(sim.bands),
-                    positions=sim.positions, point_sources=np.array([], int), truth_flux=sim.truth["flux"])
+        case = dict(
+            images=sim.images,
+            weights=1 / sim.variance,
+            psfs=sim.psfs,
+            bands=np.array(sim.bands),
+            positions=sim.positions,
+            point_sources=np.array([], int),
+            truth_flux=sim.truth["flux"],
+        )
     out = folder / f"{name}.npz"
     np.savez(out, **case)
     return out
@@ -82,8 +94,13 @@ def run_side(side: str, case_path: Path, n_iter: int) -> dict:
     script = HERE / ("_reference_runner.py" if side == "reference" else "_ours_runner.py")
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     t0 = time.perf_counter()
-    proc = subprocess.run([str(py), str(script), str(case_path), str(n_iter)], capture_output=True, text=True,
-                          env=env, cwd=HERE.parent if side == "ours" else HERE)
+    proc = subprocess.run(
+        [str(py), str(script), str(case_path), str(n_iter)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=HERE.parent if side == "ours" else HERE,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{side} failed on {case_path.name}:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -122,8 +139,15 @@ def summarize(results: dict) -> dict:
             s[side] = {k: float(np.median([r[k] for r in runs])) for k in keys}
         if "reference" in sides:
             s["ratio"] = {
-                k: float(np.median([o[k] / r[k] for o, r in zip(sides["ours"], sides["reference"], strict=True)
-                                    if r[k] not in (0, None)]))
+                k: float(
+                    np.median(
+                        [
+                            o[k] / r[k]
+                            for o, r in zip(sides["ours"], sides["reference"], strict=True)
+                            if r[k] not in (0, None)
+                        ]
+                    )
+                )
                 for k in ("compile_s", "per_iter_ms", "total_s", "refit_s", "peak_rss_mb")
             }
         summary[case] = s
@@ -131,14 +155,24 @@ def summarize(results: dict) -> dict:
 
 
 def markdown(summary: dict, meta: dict) -> str:
-    cols = [("init_s", "init [s]", "{:.2f}"), ("compile_s", "compile [s]", "{:.2f}"), ("per_iter_ms", "per iter [ms]", "{:.2f}"),
-            ("total_s", f"first fit {meta['iters']} it [s]", "{:.2f}"),
-            ("refit_s", f"refit {meta['iters']} it [s]", "{:.2f}"), ("peak_rss_mb", "peak RSS [MB]", "{:.0f}"),
-            ("chi2_per_pixel", "chi2/pixel", "{:.3f}"), ("flux_err_median", "median |df/f|", "{:.3f}"),
-            ("flux_err_worst", "worst |df/f|", "{:.3f}")]
-    lines = [f"Measured {meta['date']} on {meta['machine']}; {meta['iters']} iterations, "
-             f"{meta['repeat']} alternating repetitions (medians; ratio = median of per-pair ours/reference).", "",
-             "| case | side | " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    cols = [
+        ("init_s", "init [s]", "{:.2f}"),
+        ("compile_s", "compile [s]", "{:.2f}"),
+        ("per_iter_ms", "per iter [ms]", "{:.2f}"),
+        ("total_s", f"first fit {meta['iters']} it [s]", "{:.2f}"),
+        ("refit_s", f"refit {meta['iters']} it [s]", "{:.2f}"),
+        ("peak_rss_mb", "peak RSS [MB]", "{:.0f}"),
+        ("chi2_per_pixel", "chi2/pixel", "{:.3f}"),
+        ("flux_err_median", "median |df/f|", "{:.3f}"),
+        ("flux_err_worst", "worst |df/f|", "{:.3f}"),
+    ]
+    lines = [
+        f"Measured {meta['date']} on {meta['machine']}; {meta['iters']} iterations, "
+        f"{meta['repeat']} alternating repetitions (medians; ratio = median of per-pair ours/reference).",
+        "",
+        "| case | side | " + " | ".join(c[1] for c in cols) + " |",
+        "|" + "---|" * (len(cols) + 2),
+    ]
     for case, s in summary.items():
         for side in ("ours", "reference", "ratio"):
             if side not in s:
@@ -174,10 +208,15 @@ def main(argv=None) -> dict:
                     raw = run_side(side, path, args.iters)
                     results[name][side].append(measure(raw, case, args.iters))
                     print(f"{name} {side} rep {r}: {results[name][side][-1]}", file=sys.stderr)
-    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-            f"{platform.python_implementation()} {platform.python_version()}", "iters": args.iters,
-            "repeat": args.repeat, "reference": None if args.no_reference else REFERENCE_SPEC,
-            "our_compilation_cache": args.cache}
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}",
+        "iters": args.iters,
+        "repeat": args.repeat,
+        "reference": None if args.no_reference else REFERENCE_SPEC,
+        "our_compilation_cache": args.cache,
+    }
     summary = summarize(results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

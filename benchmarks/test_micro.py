@@ -21,8 +21,12 @@ def _setup(n_sources, shape=(128, 128)):
     obs = sc.Observation(rng.normal(0, 1, (5,) + shape), weights=np.ones((5,) + shape), psf=psf, bands=list("grizy"))
     with sc.Scene(sc.Frame(list("grizy"), shape)) as scene:
         for _ in range(n_sources):
-            sc.Source(rng.uniform(10, shape[0] - 10, 2), spectrum=rng.uniform(50, 100, 5),
-                      morphology=sc.Sersic(rng.uniform(1, 4), rng.uniform(1.5, 4), rng.uniform(-0.2, 0.2, 2)), box=35)
+            sc.Source(
+                rng.uniform(10, shape[0] - 10, 2),
+                spectrum=rng.uniform(50, 100, 5),
+                morphology=sc.Sersic(rng.uniform(1, 4), rng.uniform(1.5, 4), rng.uniform(-0.2, 0.2, 2)),
+                box=35,
+            )
     core, renderers = F.prepare(scene, obs)
     return core, renderers, get_free(core)
 

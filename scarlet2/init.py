@@ -186,8 +186,8 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     """Scene with every spectrum set to the per-band non-negative least-squares solution for
     the current morphologies (sky levels unconstrained in sign).
 
-    Renders each component once per band through the observation (n_components full-frame
-    images: an initialization-time cost, not part of the fit).
+    Renders each component once through the observation and keeps the pixels it reaches in a
+    sparse design matrix (memory: one frame plus the footprints).
     """
     from scipy.optimize import lsq_linear
 
@@ -200,26 +200,36 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
         return scene
     nb = scene.frame.n_bands
     band_idx = [scene.frame.bands.index(b) for b in observation.bands]
-    unit = []
-    for i, j in comps:  # one component alone with a flat unit spectrum
+    from scipy import sparse
+
+    data = np.asarray(observation.data, np.float64)
+    sw = np.sqrt(np.asarray(observation.weights, np.float64))
+    nbo, ny, nx = data.shape
+    # one component at a time with a flat unit spectrum; keep only pixels it reaches (sparse),
+    # so memory is one frame plus the components' footprints, not n_components frames
+    rows = [[] for _ in range(nbo)]
+    for col, (i, j) in enumerate(comps):
         src = scene.sources[i]
-        c = src.components[j]
-        one = Component(np.ones(nb), c.morphology)
+        one = Component(np.ones(nb), src.components[j].morphology)
         single = Source.__new__(type(src))
         for f in ("origin", "offset", "box"):
             object.__setattr__(single, f, getattr(src, f))
         object.__setattr__(single, "components", (one,))
-        unit.append(np.asarray(render(Scene(scene.frame, (single,)), observation), np.float64))
-    unit = np.stack(unit)  # (n_comp, obs bands, ny, nx)
-    data = np.asarray(observation.data, np.float64)
-    sw = np.sqrt(np.asarray(observation.weights, np.float64))
+        img = np.asarray(render(Scene(scene.frame, (single,)), observation), np.float64)
+        for k in range(nbo):
+            nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
+            rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz]))
     spectra = np.array([np.asarray(scene.sources[i].components[j].spectrum.value, np.float64) for i, j in comps])
     sky = np.zeros(nb)
+    ncol = len(comps) + (1 if skies else 0)
     for k, b in enumerate(band_idx):
-        cols = [u[k].ravel() for u in unit] + ([np.ones(data[k].size)] if skies else [])
-        a = np.stack(cols, axis=1) * sw[k].ravel()[:, None]
+        r = np.concatenate([t[0] for t in rows[k]] + ([np.arange(ny * nx)] if skies else []))
+        c = np.concatenate([t[1] for t in rows[k]] + ([np.full(ny * nx, len(comps))] if skies else []))
+        v = np.concatenate([t[2] for t in rows[k]] + ([np.ones(ny * nx)] if skies else []))
+        v = v * sw[k].ravel()[r]
+        a = sparse.csr_matrix((v, (r, c)), shape=(ny * nx, ncol))
         lo = [0.0] * len(comps) + ([-np.inf] if skies else [])
-        sol = lsq_linear(a, data[k].ravel() * sw[k].ravel(), bounds=(lo, np.inf)).x
+        sol = lsq_linear(a, data[k].ravel() * sw[k].ravel(), bounds=(lo, np.inf), lsmr_tol="auto").x
         floor = 1e-3 * max(sol[: len(comps)].max(), 1e-12)
         spectra[:, b] = np.maximum(sol[: len(comps)], floor)
         if skies:

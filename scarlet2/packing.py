@@ -23,8 +23,9 @@ _ELEMENTWISE = (Real, Positive, Interval)
 
 def _layout(free):
     """Static offsets of each parameter's unconstrained values in the flat vector."""
-    shapes = [jax.eval_shape(p.constraint.inverse, jax.ShapeDtypeStruct(p.value.shape, p.value.dtype)).shape
-              for p in free]
+    shapes = [
+        jax.eval_shape(p.constraint.inverse, jax.ShapeDtypeStruct(p.value.shape, p.value.dtype)).shape for p in free
+    ]
     sizes = [int(np.prod(s)) for s in shapes]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     return shapes, sizes, offsets
@@ -42,7 +43,8 @@ def pack_stepsizes(scene, dtype=np.float32) -> np.ndarray:
     """Per-element step sizes aligned with :func:`pack` (host-side)."""
     free = free_parameters(scene)
     shapes, _, _ = _layout(free)
-    return np.concatenate([np.broadcast_to(np.asarray(p.stepsize, dtype), s).ravel() for p, s in zip(free, shapes, strict=True)])
+    steps = [np.broadcast_to(np.asarray(p.stepsize, dtype), s).ravel() for p, s in zip(free, shapes, strict=True)]
+    return np.concatenate(steps)
 
 
 def unpack(scene, u):
@@ -66,8 +68,7 @@ def unpack(scene, u):
                 values[i] = out[k]
             continue
         idx = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in members])
-        flat = u[idx] if not isinstance(c, Real) else u[idx]
-        out = flat if isinstance(c, Real) else c.forward(flat)
+        out = u[idx] if isinstance(c, Real) else c.forward(u[idx])
         pos = 0
         for i in members:
             values[i] = out[pos : pos + sizes[i]].reshape(free[i].value.shape)

@@ -7,6 +7,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from .constraints import Constraint, as_constraint
@@ -48,6 +49,7 @@ class Parameter(eqx.Module):
         self.constraint = as_constraint(constraint)
         self.prior = prior
         self.fixed = bool(fixed)
+        _check_value(self.value, self.constraint)
         self.stepsize = jnp.asarray(0.03 if stepsize is None else stepsize, jnp.float32)
 
     @property
@@ -124,3 +126,20 @@ def set_values(tree, values):
 def log_prior(tree):
     ps = parameters(tree)
     return sum((p.log_prior() for p in ps if not p.fixed), jnp.zeros((), jnp.float32))
+
+
+def _check_value(value, constraint):
+    """A concrete initial value must lie inside its constraint (else the fit starts at NaN)."""
+    from .constraints import Interval, Positive, UnitDisk
+
+    if isinstance(value, jax.core.Tracer):
+        return
+    v = np.asarray(value)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"Parameter value has {int(np.sum(~np.isfinite(v)))} non-finite entries: {v}")
+    if isinstance(constraint, Positive) and np.any(v <= 0):
+        raise ValueError(f"Parameter value must be > 0 for a positive constraint, got {v}")
+    if isinstance(constraint, Interval) and np.any((v <= constraint.lower) | (v >= constraint.upper)):
+        raise ValueError(f"Parameter value {v} outside the open interval ({constraint.lower}, {constraint.upper})")
+    if isinstance(constraint, UnitDisk) and np.any(np.sum(v**2, axis=-1) >= constraint.radius**2):
+        raise ValueError(f"Parameter value {v} has norm >= {constraint.radius} (unit-disk constraint)")

@@ -106,3 +106,12 @@ def test_bad_constraint_and_parameter_values():
         sc.Parameter(1.0, constraint="bogus")
     with pytest.raises(ValueError, match="lower < upper"):
         sc.Parameter(1.0, constraint=(2.0, 1.0))
+
+
+def test_parameter_value_outside_constraint():
+    with pytest.raises(ValueError, match="must be > 0 for a positive constraint"):
+        sc.Parameter([1.0, -2.0], constraint="positive")
+    with pytest.raises(ValueError, match=r"outside the open interval \(0.3, 8.0\)"):
+        sc.Sersic(n=9.0, r_e=2.0)
+    with pytest.raises(ValueError, match="unit-disk"):
+        sc.Sersic(n=1.0, r_e=2.0, ellipticity=(0.9, 0.5))
