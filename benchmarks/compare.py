@@ -177,7 +177,9 @@ def markdown(summary: dict, meta: dict) -> str:
         for side in ("ours", "reference", "ratio"):
             if side not in s:
                 continue
-            vals = [fmt.format(s[side][k]) if k in s[side] else "" for k, _, fmt in cols]
+            vals = [
+                (fmt if side != "ratio" else "{:.2f}").format(s[side][k]) if k in s[side] else "" for k, _, fmt in cols
+            ]
             lines.append(f"| {case} | {side} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
 

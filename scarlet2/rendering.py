@@ -15,9 +15,28 @@ import jax.numpy as jnp
 from .observation import Geometry
 from .parameter import value_of
 
-#: Boxes within this factor of the largest in a group are padded to it and share one vmap:
-#: fewer groups compile faster, at a bounded cost in pixels rendered.
-GROUP_BOX_RATIO = 2.0
+#: Cost of one more vmapped group, in rendered pixels: each group adds ops (dispatch, compile),
+#: padding a box to its group's size adds pixels. Groups minimise pixels + this per group.
+GROUP_OVERHEAD_PIXELS = 20000
+
+
+def _partition(boxes):
+    """Split boxes (sorted, largest first) into contiguous groups minimising
+    sum(n_g * box_g area) + GROUP_OVERHEAD_PIXELS * n_groups (exact, O(n^2) dynamic programme)."""
+    n = len(boxes)
+    area = [b[0] * b[1] for b in boxes]
+    best = [0.0] + [float("inf")] * n  # best[i]: cost of the first i boxes
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):
+        for j in range(i):  # group boxes j..i-1, padded to boxes[j] (the largest)
+            cost = best[j] + (i - j) * area[j] + GROUP_OVERHEAD_PIXELS
+            if cost < best[i]:
+                best[i], cut[i] = cost, j
+    spans, i = [], n
+    while i > 0:
+        spans.append((cut[i], i))
+        i = cut[i]
+    return spans[::-1]
 
 
 def _groups(scene):
@@ -30,12 +49,13 @@ def _groups(scene):
             by_kind[(jax.tree.structure(c.morphology), s.box if fixed_shape else None)].append((c, s))
     groups = {}
     for (structure, fixed_box), members in by_kind.items():
+        if fixed_box is not None:
+            groups[(structure, fixed_box)] = members
+            continue
         members = sorted(members, key=lambda cs: -max(cs[1].box))
-        while members:
-            box = fixed_box or members[0][1].box
-            take = [m for m in members if fixed_box or max(m[1].box) * GROUP_BOX_RATIO >= max(box)]
-            members = [m for m in members if not any(m is t for t in take)]
-            groups[(structure, box)] = take
+        boxes = [(max(m[1].box),) * 2 for m in members]
+        for j, i in _partition(boxes):
+            groups[(structure, boxes[j])] = members[j:i]
     return groups
 
 
