@@ -20,7 +20,7 @@ import optax
 
 from .observation import Geometry, Observation
 from .packing import pack, pack_stepsizes, unpack
-from .parameter import free_parameters, log_prior
+from .parameter import free_parameters, free_slots, log_prior
 from .rendering import render_canvas, render_sky
 
 #: Default optimizer: Adam's normalised direction; per-parameter step sizes scale it.
@@ -217,7 +217,7 @@ def fit(
         converged=converged,
         chi2=chi2,
         n_pixels=sum(o.n_pixels() for o in obs),
-        n_free=sum(int(np.size(p.value)) for p in free),
+        n_free=sum(int(np.size(p.value)) for p, _ in free_slots(core)),
     )
     if errors:
         from .uncertainty import uncertainties

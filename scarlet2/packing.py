@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .constraints import Interval, Positive, Real, UnitDisk
-from .parameter import _replace_free, free_parameters
+from .parameter import _replace_free, free_parameters, free_slots
 
 _ELEMENTWISE = (Real, Positive, Interval)
 
@@ -32,8 +32,8 @@ def _layout(free):
 
 
 def pack(scene) -> jax.Array:
-    """The flat unconstrained vector of a scene's free parameters."""
-    free = free_parameters(scene)
+    """The flat unconstrained vector of a scene's free parameters (one entry per shared slot)."""
+    free = [rep for rep, _ in free_slots(scene)]
     if not free:
         return jnp.zeros(0, jnp.float32)
     return jnp.concatenate([jnp.ravel(p.to_unconstrained()) for p in free])
@@ -41,7 +41,7 @@ def pack(scene) -> jax.Array:
 
 def pack_stepsizes(scene, dtype=np.float32) -> np.ndarray:
     """Per-element step sizes aligned with :func:`pack` (host-side)."""
-    free = free_parameters(scene)
+    free = [rep for rep, _ in free_slots(scene)]
     shapes, _, _ = _layout(free)
     steps = [np.broadcast_to(np.asarray(p.stepsize, dtype), s).ravel() for p, s in zip(free, shapes, strict=True)]
     return np.concatenate(steps)
@@ -49,7 +49,8 @@ def pack_stepsizes(scene, dtype=np.float32) -> np.ndarray:
 
 def unpack(scene, u):
     """``scene`` with its free parameters set from the flat unconstrained vector ``u``."""
-    free = free_parameters(scene)
+    slots = free_slots(scene)
+    free = [rep for rep, _ in slots]
     shapes, sizes, offsets = _layout(free)
     values = [None] * len(free)
     groups = defaultdict(list)
@@ -73,5 +74,9 @@ def unpack(scene, u):
         for i in members:
             values[i] = out[pos : pos + sizes[i]].reshape(free[i].value.shape)
             pos += sizes[i]
-    new = (eqx.tree_at(lambda p: p.value, p, v.astype(p.value.dtype)) for p, v in zip(free, values, strict=True))
-    return _replace_free(scene, new)
+    every = free_parameters(scene)
+    new = [None] * len(every)
+    for (_, members), v in zip(slots, values, strict=True):
+        for i in members:
+            new[i] = eqx.tree_at(lambda p: p.value, every[i], v.astype(every[i].value.dtype))
+    return _replace_free(scene, iter(new))

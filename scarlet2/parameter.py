@@ -33,8 +33,10 @@ class Parameter(eqx.Module):
     dtype
         Storage dtype (default float32; float64 needs ``jax_enable_x64``, which we never switch on).
 
-    Sharing a parameter between sources is explicit: pass the same ``Parameter`` to both and
-    use :func:`scarlet2.tie` (no registry keyed by object identity).
+    share
+        A name: all free parameters with the same ``share`` name are one parameter (one value,
+        fitted jointly), e.g. a spectrum common to two sources. Explicit, by name, never by
+        object identity.
     """
 
     value: Array
@@ -42,8 +44,9 @@ class Parameter(eqx.Module):
     prior: Any = None
     fixed: bool = eqx.field(static=True, default=False)
     stepsize: Array
+    share: str | None = eqx.field(static=True, default=None)
 
-    def __init__(self, value, constraint=None, prior=None, fixed=False, stepsize=None, dtype=None):
+    def __init__(self, value, constraint=None, prior=None, fixed=False, stepsize=None, dtype=None, share=None):
         dtype = dtype or (value.dtype if isinstance(value, jax.Array | Array) else jnp.float32)
         self.value = jnp.asarray(value, dtype=dtype)
         self.constraint = as_constraint(constraint)
@@ -51,6 +54,7 @@ class Parameter(eqx.Module):
         self.fixed = bool(fixed)
         _check_value(self.value, self.constraint)
         self.stepsize = jnp.asarray(0.03 if stepsize is None else stepsize, jnp.float32)
+        self.share = None if share is None else str(share)
 
     @property
     def shape(self):
@@ -96,6 +100,29 @@ def free_parameters(tree) -> list[Parameter]:
     return [p for p in parameters(tree) if not p.fixed]
 
 
+def free_slots(tree):
+    """Distinct free parameters: a list of (representative, indices into free_parameters(tree)).
+    Parameters with the same ``share`` name form one slot; they must agree in shape and constraint."""
+    free = free_parameters(tree)
+    slots, by_name = [], {}
+    for i, p in enumerate(free):
+        if p.share is None:
+            slots.append((p, [i]))
+            continue
+        if p.share in by_name:
+            rep, members = slots[by_name[p.share]]
+            if rep.value.shape != p.value.shape or rep.constraint != p.constraint:
+                raise ValueError(
+                    f"shared parameter {p.share!r}: shapes {rep.value.shape} vs {p.value.shape} or "
+                    f"constraints {rep.constraint} vs {p.constraint} differ"
+                )
+            members.append(i)
+        else:
+            by_name[p.share] = len(slots)
+            slots.append((p, [i]))
+    return slots
+
+
 def get_free(tree):
     """Free parameters' unconstrained values, as a list (the optimizer's pytree)."""
     return [p.to_unconstrained() for p in free_parameters(tree)]
@@ -117,15 +144,19 @@ def _replace_free(tree, new_iter):
 
 
 def set_values(tree, values):
-    """Return ``tree`` with the free parameters set from constrained ``values``."""
+    """Return ``tree`` with the free parameters set from constrained ``values``, one per slot of
+    :func:`free_slots` (shared parameters get the same value)."""
     free = free_parameters(tree)
-    new = [eqx.tree_at(lambda p: p.value, p, jnp.asarray(v, p.value.dtype)) for p, v in zip(free, values, strict=True)]
+    new = [None] * len(free)
+    for (_, members), v in zip(free_slots(tree), values, strict=True):
+        for i in members:
+            new[i] = eqx.tree_at(lambda p: p.value, free[i], jnp.asarray(v, free[i].value.dtype))
     return _replace_free(tree, iter(new))
 
 
 def log_prior(tree):
-    ps = parameters(tree)
-    return sum((p.log_prior() for p in ps if not p.fixed), jnp.zeros((), jnp.float32))
+    """Sum of the free parameters' log priors (a shared parameter counts once)."""
+    return sum((p.log_prior() for p, _ in free_slots(tree)), jnp.zeros((), jnp.float32))
 
 
 def _check_value(value, constraint):

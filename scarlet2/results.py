@@ -13,7 +13,7 @@ from .fitting import fit, render
 from .init import initialize
 from .io import scene_dataset
 from .morphology import ArrayMorphology
-from .parameter import free_parameters
+from .parameter import free_parameters, free_slots
 from .scene import Scene
 from .source import MAX_SHIFT, Background
 from .uncertainty import MAX_DENSE, uncertainties
@@ -149,7 +149,7 @@ def _errors(fixed, obs):
     """Fisher errors of a scene whose free-form morphologies are held fixed (thousands of pixels
     make the dense matrix slow and ill-conditioned): errors of such sources are conditional on
     their shape."""
-    n = sum(int(np.size(p.value)) for p in free_parameters(fixed))
+    n = sum(int(np.size(p.value)) for p, _ in free_slots(fixed))
     if n > MAX_DENSE or n == 0:
         return None, None
     errs, cov = uncertainties(fixed, obs, covariance=True)
@@ -181,10 +181,11 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
     srcs = [(i, s) for i, s in enumerate(scene.sources) if not isinstance(s, Background)]
     skies = [s for s in scene.sources if isinstance(s, Background)]
     free = free_parameters(scene) if errs is not None else []
-    index, offset = {}, 0  # id(Parameter) -> slice into the flat free vector (local, not a registry)
-    for p in free:
-        index[id(p)] = slice(offset, offset + int(np.size(p.value)))
-        offset += int(np.size(p.value))
+    index, offset = {}, 0  # id(Parameter) -> slice into the covariance (local, not a registry)
+    for rep, members in free_slots(scene) if errs is not None else []:
+        for i in members:
+            index[id(free[i])] = slice(offset, offset + int(np.size(rep.value)))
+        offset += int(np.size(rep.value))
     err_of = {id(p): e for p, e in zip(free, errs, strict=True)} if errs is not None else {}
     ns, nb = len(srcs), len(bands)
     nc = max((len(s.components) for _, s in srcs), default=1)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from .parameter import free_parameters, set_values
+from .parameter import free_parameters, free_slots, set_values
 
 MAX_DENSE = 4000
 
@@ -17,7 +17,7 @@ MAX_DENSE = 4000
 def _hessian(x, scene, renderers):
     from .fitting import neg_log_posterior_core
 
-    _, unravel = ravel_pytree([p.value for p in free_parameters(scene)])
+    _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
 
     def f(v):
         return neg_log_posterior_core(set_values(scene, unravel(v)), renderers)
@@ -29,15 +29,17 @@ def uncertainties(scene, observations, covariance=False):
     """1-sigma errors of every free parameter (constrained space), from the inverse Hessian of
     the negative log posterior at ``scene`` (meant to be an optimum).
 
-    Returns a list aligned with ``scarlet2.parameter.free_parameters(scene)``; each entry has the
-    parameter's shape. Non-positive-definite directions (an unconstrained degeneracy) get ``inf``.
+    Returns a list aligned with ``scarlet2.parameter.free_parameters(scene)`` (shared parameters
+    repeat their error); each entry has the parameter's shape. The covariance is over the distinct
+    slots of :func:`scarlet2.parameter.free_slots`. Non-positive-definite directions (an
+    unconstrained degeneracy) get ``inf``.
     With ``covariance=True`` also the full covariance matrix over the flattened free parameters.
     """
     from .fitting import prepare
 
     core, renderers = prepare(scene, observations)
-    free = free_parameters(core)
-    x, unravel = ravel_pytree([p.value for p in free])
+    slots = free_slots(core)
+    x, unravel = ravel_pytree([p.value for p, _ in slots])
     if x.size > MAX_DENSE:
         raise ValueError(
             f"{x.size} free parameters: too many for a dense Fisher matrix (limit {MAX_DENSE}); "
@@ -51,5 +53,9 @@ def uncertainties(scene, observations, covariance=False):
         cov = np.full(h.shape, np.inf)
     var = np.diag(cov)
     err = np.where(var > 0, np.sqrt(np.abs(var)), np.inf)
-    errs = [np.asarray(e, np.float64) for e in unravel(jnp.asarray(err))]
+    per_slot = [np.asarray(e, np.float64) for e in unravel(jnp.asarray(err))]
+    errs = [None] * len(free_parameters(core))
+    for (_, members), e in zip(slots, per_slot, strict=True):
+        for i in members:
+            errs[i] = e
     return (errs, cov) if covariance else errs
