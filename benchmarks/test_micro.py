@@ -11,7 +11,7 @@ import pytest
 
 import scarlet2 as sc
 import scarlet2.fitting as F
-from scarlet2.parameter import get_free
+from scarlet2.packing import pack
 from scarlet2.rendering import render_canvas
 
 
@@ -28,7 +28,7 @@ def _setup(n_sources, shape=(128, 128)):
                 box=35,
             )
     core, renderers = F.prepare(scene, obs)
-    return core, renderers, get_free(core)
+    return core, renderers, pack(core)
 
 
 @pytest.mark.parametrize("n", [1, 4, 16, 64])

@@ -123,20 +123,6 @@ def free_slots(tree):
     return slots
 
 
-def get_free(tree):
-    """Free parameters' unconstrained values, as a list (the optimizer's pytree)."""
-    return [p.to_unconstrained() for p in free_parameters(tree)]
-
-
-def set_free(tree, values):
-    """Return ``tree`` with the free parameters set from unconstrained ``values`` (from :func:`get_free`)."""
-    free = free_parameters(tree)
-    if len(free) != len(values):
-        raise ValueError(f"Expected {len(free)} free parameter values, got {len(values)}")
-    new = iter([p.with_unconstrained(u) for p, u in zip(free, values, strict=True)])
-    return _replace_free(tree, new)
-
-
 def _replace_free(tree, new_iter):
     leaves, treedef = jax.tree.flatten(tree, is_leaf=is_parameter)
     leaves = [next(new_iter) if is_parameter(x) and not x.fixed else x for x in leaves]

@@ -17,3 +17,14 @@ def test_harness_runs_on_tiny_case(tmp_path):
     saved = json.loads((tmp_path / "latest.json").read_text())
     assert saved["meta"]["iters"] == 40
     assert "| tiny | ours |" in (tmp_path / "latest.md").read_text()
+
+
+def test_micro_benchmark_setup_runs():
+    import jax
+    import test_micro
+
+    import scarlet2.fitting as F
+
+    core, renderers, u = test_micro._setup(2, shape=(48, 48))
+    loss, grad = jax.value_and_grad(F._loss_u)(u, core, renderers)
+    assert bool(jax.numpy.isfinite(loss)) and grad.shape == u.shape
