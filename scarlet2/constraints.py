@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 from numpyro.distributions import constraints as npc
 from numpyro.distributions import transforms as npt
 
@@ -25,6 +26,10 @@ class Constraint:
     def inverse(self, x):
         return self.transform().inv(x)
 
+    def forward_numpy(self, u):
+        """``forward`` in numpy on the host (no compilation); None where not provided."""
+        return None
+
     def log_abs_det_jacobian(self, u):
         """log |d forward / du| summed over the parameter (for sampling in unconstrained space)."""
         t = self.transform()
@@ -36,6 +41,9 @@ class Real(Constraint):
     def transform(self):
         return npt.IdentityTransform()
 
+    def forward_numpy(self, u):
+        return np.asarray(u)
+
 
 @dataclasses.dataclass(frozen=True)
 class Positive(Constraint):
@@ -43,6 +51,9 @@ class Positive(Constraint):
 
     def transform(self):
         return npt.biject_to(npc.positive)
+
+    def forward_numpy(self, u):
+        return np.exp(u)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +67,9 @@ class Interval(Constraint):
 
     def transform(self):
         return npt.biject_to(npc.interval(self.lower, self.upper))
+
+    def forward_numpy(self, u):
+        return self.lower + (self.upper - self.lower) / (1 + np.exp(-np.asarray(u, np.float64)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +91,10 @@ class UnitDisk(Constraint):
 
     def forward(self, u):
         return self.radius * u / jnp.sqrt(1 + jnp.sum(u**2, axis=-1, keepdims=True))
+
+    def forward_numpy(self, u):
+        u = np.asarray(u, np.float64)
+        return self.radius * u / np.sqrt(1 + np.sum(u**2, axis=-1, keepdims=True))
 
     def inverse(self, x):
         y = x / self.radius

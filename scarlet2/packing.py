@@ -80,3 +80,30 @@ def unpack(scene, u):
         for i in members:
             new[i] = eqx.tree_at(lambda p: p.value, every[i], v.astype(every[i].value.dtype))
     return _replace_free(scene, iter(new))
+
+
+def unpack_host(scene, u):
+    """:func:`unpack` on the host with numpy transforms: no compiled program for the final
+    scene (its many output buffers cost as much compile time as a fit chunk). Falls back to
+    a jitted :func:`unpack` when a constraint has no numpy form."""
+    slots = free_slots(scene)
+    free = [rep for rep, _ in slots]
+    shapes, _, offsets = _layout(free)
+    u = np.asarray(u, np.float64)
+    values = []
+    for i, p in enumerate(free):
+        v = p.constraint.forward_numpy(u[offsets[i] : offsets[i + 1]].reshape(shapes[i]))
+        if v is None:
+            return _unpack_jit(scene, jnp.asarray(u, jnp.float32))
+        values.append(v)
+    every = free_parameters(scene)
+    new = [None] * len(every)
+    for (_, members), v in zip(slots, values, strict=True):
+        for i in members:
+            new[i] = eqx.tree_at(lambda p: p.value, every[i], jnp.asarray(v, every[i].value.dtype))
+    return _replace_free(scene, iter(new))
+
+
+@eqx.filter_jit
+def _unpack_jit(scene, u):
+    return unpack(scene, u)
