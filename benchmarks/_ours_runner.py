@@ -1,11 +1,10 @@
 """Runs a case with this project's scarlet2 and prints one JSON line of measurements."""
 
-import json
-import resource
 import sys
 import time
 
 import numpy as np
+from _runner_common import emit
 
 
 def main(case_path, n_iter):
@@ -27,19 +26,7 @@ def main(case_path, n_iter):
         times.append(time.perf_counter() - t0)
     model = np.asarray(sc.render(fitted, obs))
     fluxes = [np.asarray(s.flux()).tolist() for s in fitted.sources if not isinstance(s, sc.Background)]
-    print(
-        json.dumps(
-            {
-                "side": "ours",
-                "version": sc.__version__,
-                "init_s": t_init,
-                "fit_times_s": times,
-                "model": model.tolist(),
-                "fluxes": fluxes,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
+    emit("ours", sc.__version__, t_init, times, model, fluxes)
 
 
 if __name__ == "__main__":

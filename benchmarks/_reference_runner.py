@@ -6,13 +6,12 @@ says so), spectra (relative steps, factor 0.05), morphologies and point-source c
 Parameters, ``scene.fit``. Prints one JSON line of measurements.
 """
 
-import json
-import resource
 import sys
 import time
 from functools import partial
 
 import numpy as np
+from _runner_common import emit
 
 
 def main(case_path, n_iter):
@@ -64,19 +63,7 @@ def main(case_path, n_iter):
         times.append(time.perf_counter() - t0)
     model = np.asarray(obs.render(fitted()))
     fluxes = [np.asarray(src()).sum(axis=(-2, -1)).tolist() for src in fitted.sources]
-    print(
-        json.dumps(
-            {
-                "side": "reference",
-                "version": s2.__version__,
-                "init_s": t_init,
-                "fit_times_s": times,
-                "model": model.tolist(),
-                "fluxes": fluxes,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
+    emit("reference", s2.__version__, t_init, times, model, fluxes)
 
 
 if __name__ == "__main__":

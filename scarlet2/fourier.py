@@ -68,12 +68,6 @@ def phase(ky, kx, cy, cx):
     return jnp.exp(-1j * (ky * cy)) * jnp.exp(-1j * (kx * cx))
 
 
-def radial_ft_table(profile_values):
-    """Hankel transform (flux-normalised FT at k=0) of a radial profile on :func:`_fftlog.radii`."""
-    g = _fftlog.hankel0(profile_values)
-    return g
-
-
 def interp_ln_k(table, k2):
     """Interpolate a table on the FFTLog k grid at |k| = sqrt(k2) (k = 0 maps to the smallest
     tabulated k, where the unit-flux transforms are 1 to better than 1e-6)."""

@@ -192,7 +192,6 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     from scipy.optimize import lsq_linear
 
     from .fitting import render
-    from .parameter import Parameter
 
     comps = [(i, j) for i, s in enumerate(scene.sources) for j in range(len(getattr(s, "components", ())))]
     skies = [i for i, s in enumerate(scene.sources) if isinstance(s, Background)]
@@ -247,7 +246,6 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
             sources[i],
             eqx.tree_at(lambda p: p.value, old, jnp.asarray(sky if n == 0 else 0 * sky, old.value.dtype)),
         )
-    del Parameter
     return Scene(scene.frame, sources)
 
 

@@ -50,10 +50,6 @@ class Morphology(eqx.Module):
         """Radius (pixels) holding the profile down to ~1e-3 of its peak, for box sizing."""
         raise NotImplementedError
 
-    @property
-    def n_bands_independent(self):
-        return True
-
 
 class _Elliptical(Morphology):
     ellipticity: Parameter | None

@@ -101,11 +101,6 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32):
     return canvas
 
 
-def crop(canvas, geometry: Geometry):
-    (py, px), (ny, nx) = geometry.pad, geometry.frame_shape
-    return canvas[:, py : py + ny, px : px + nx]
-
-
 def render_source(scene, index: int):
     """One source in its own box in the model frame: (bands, h, w) and the box's top-left pixel.
 

@@ -3,6 +3,7 @@ scene, as one xarray DataTree."""
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import xarray as xr
 
@@ -166,13 +167,7 @@ def _fix_arrays(scene):
             return eqx.tree_at(lambda m: m.array, x, Parameter(x.array.value, x.array.constraint, fixed=True))
         return x
 
-    return jax_tree_map_modules(fix, scene)
-
-
-def jax_tree_map_modules(fn, tree):
-    import jax
-
-    return jax.tree.map(fn, tree, is_leaf=lambda x: isinstance(x, ArrayMorphology))
+    return jax.tree.map(fix, scene, is_leaf=lambda x: isinstance(x, ArrayMorphology))
 
 
 def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
