@@ -68,16 +68,21 @@ def phase(ky, kx, cy, cx):
     return jnp.exp(-1j * (ky * cy)) * jnp.exp(-1j * (kx * cx))
 
 
-def interp_ln_k(table, k2):
-    """Interpolate a table on the FFTLog k grid at |k| = sqrt(k2) (k = 0 maps to the smallest
-    tabulated k, where the unit-flux transforms are 1 to better than 1e-6)."""
+def ln_k_index(k2):
+    """Position of |k| = sqrt(k2) on the FFTLog k grid: integer index j and fraction s in [0, 1]
+    (k = 0 maps to the smallest tabulated k, where unit-flux transforms are 1 to < 1e-6)."""
     ln_k = _fftlog.ln_k_grid()
     step = ln_k[1] - ln_k[0]
     # the grid is uniform in ln k: index arithmetic instead of a search (lighter to compile)
     x = (0.5 * jnp.log(jnp.clip(k2, np.exp(2 * ln_k[0]), np.exp(2 * ln_k[-1]))) - ln_k[0]) / step
-    i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, len(ln_k) - 2)
-    t = x - i
-    return table[..., i] * (1 - t) + table[..., i + 1] * t
+    j = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, len(ln_k) - 2)
+    return j, x - j
+
+
+def interp_ln_k(table, k2):
+    """Linear interpolation in ln k of a table on the FFTLog k grid at |k|^2 = ``k2``."""
+    j, s = ln_k_index(k2)
+    return table[..., j] * (1 - s) + table[..., j + 1] * s
 
 
 def center_psf(image, shape):

@@ -18,7 +18,7 @@ from scipy.special import gamma as gamma_fn
 from scipy.special import gammaincinv, gammaln, kv
 
 from . import _fftlog
-from .fourier import interp_ln_k, kgrid, phase, pixel_ft, shear_k2
+from .fourier import kgrid, ln_k_index, phase, pixel_ft, shear_k2
 from .parameter import Parameter, as_parameter, value_of
 
 
@@ -117,18 +117,28 @@ def _sersic_tables():
     return np.asarray(rows, np.float32)
 
 
-def sersic_ft_table(n):
-    """Unit-flux FT of a Sersic profile with r_e = 1 on the FFTLog k grid, at a (traced) n.
+def _catmull_rom_weights(t):
+    """Weights of the 4 neighbouring rows (i-1 .. i+2) for Catmull-Rom interpolation at i + t."""
+    t2, t3 = t * t, t * t * t
+    return 0.5 * jnp.stack([-t + 2 * t2 - t3, 2 - 5 * t2 + 3 * t3, t + 4 * t2 - 3 * t3, t3 - t2])
 
-    Catmull-Rom interpolation between float64-computed tables: C1 in n, so gradients are smooth.
+
+def sersic_fourier(n, k2):
+    """Unit-flux FT of a Sersic profile with r_e = 1 at |k|^2 = ``k2``, for a (traced) scalar n.
+
+    Catmull-Rom in n (C1, so gradients in n are smooth) between float64-computed tables, linear
+    in ln k. Each k gathers its 4 x 2 table window in one slice and weights it: the tables are
+    constants, so the gradient (in n and in k) needs no scatter.
     """
     tables = jnp.asarray(_sersic_tables())
-    step = SERSIC_N_GRID[1] - SERSIC_N_GRID[0]
-    x = (n - SERSIC_N_GRID[0]) / step
+    x = (n - SERSIC_N_GRID[0]) / (SERSIC_N_GRID[1] - SERSIC_N_GRID[0])
     i = jnp.clip(jnp.floor(x).astype(jnp.int32), 1, len(SERSIC_N_GRID) - 3)
-    t = (x - i)[..., None]
-    p0, p1, p2, p3 = (tables[i + d] for d in (-1, 0, 1, 2))
-    return p1 + 0.5 * t * (p2 - p0 + t * (2 * p0 - 5 * p1 + 4 * p2 - p3 + t * (3 * (p1 - p2) + p3 - p0)))
+    slab = jax.lax.dynamic_slice_in_dim(tables, i - 1, 4, axis=0)  # rows i-1 .. i+2
+    w_n = _catmull_rom_weights(x - i).astype(tables.dtype)
+    j, s = ln_k_index(k2)
+    windows = jax.vmap(lambda jj: jax.lax.dynamic_slice_in_dim(slab, jj, 2, axis=1))(j.ravel())
+    at_k = windows[:, :, 0] + s.ravel()[:, None] * (windows[:, :, 1] - windows[:, :, 0])  # (P, 4)
+    return (at_k @ w_n).reshape(k2.shape)
 
 
 class Sersic(_Elliptical):
@@ -147,8 +157,7 @@ class Sersic(_Elliptical):
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
     def fourier(self, ky, kx):
-        table = sersic_ft_table(value_of(self.n))
-        return interp_ln_k(table, self.k2(ky, kx) * value_of(self.r_e) ** 2)
+        return sersic_fourier(value_of(self.n), self.k2(ky, kx) * value_of(self.r_e) ** 2)
 
     def extent(self):
         n = float(value_of(self.n))

@@ -63,42 +63,85 @@ def _stack(trees):
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def render_boxes(morphs, spectra, centers, box, model_psf):
-    """(n, bands, h, w) boxes for stacked morphologies, spectra (n, bands) and box-local centres."""
-    imgs = jax.vmap(lambda m, c: m.render(box, c, model_psf))(morphs, centers)
-    return spectra[:, :, None, None] * imgs[:, None]
+def render_boxes(morphs, centers, box, model_psf):
+    """(n, h, w) unit-flux boxes for stacked morphologies and box-local centres (n, 2)."""
+    return jax.vmap(lambda m, c: m.render(box, c, model_psf))(morphs, centers)
 
 
-def scatter_boxes(canvas, boxes, corners):
-    """Add boxes (n, b, h, w) into canvas (b, H, W) at integer top-left ``corners`` (n, 2);
-    pixels falling outside the canvas are dropped."""
-    _, h, w = boxes.shape[1:]
-    H, W = canvas.shape[1:]
-    yy = corners[:, 0, None, None] + jnp.arange(h)[None, :, None]
-    xx = corners[:, 1, None, None] + jnp.arange(w)[None, None, :]
-    yy = jnp.where((yy >= 0) & (yy < H), yy, H)  # out of range -> dropped (never wraps)
-    xx = jnp.where((xx >= 0) & (xx < W), xx, W)
-    yy, xx = jnp.broadcast_arrays(yy, xx)
-    vals = jnp.moveaxis(boxes, 1, 0)  # (b, n, h, w)
-    return canvas.at[:, yy, xx].add(vals, mode="drop")
+def _paste(scratch, images, spectra, starts):
+    # a scan of in-place slice updates: ~4x faster than one scatter-add on CPU, and the box
+    # count does not grow the program
+    nb = scratch.shape[0]
+    h, w = images.shape[1:]
+    zero = jnp.zeros((), jnp.int32)
+
+    def body(canvas, args):
+        image, spectrum, (y, x) = args
+        at = (zero, y, x)
+        window = jax.lax.dynamic_slice(canvas, at, (nb, h, w))
+        return jax.lax.dynamic_update_slice(canvas, window + spectrum[:, None, None] * image, at), None
+
+    return jax.lax.scan(body, scratch, (images, spectra, starts))[0]
+
+
+@jax.custom_vjp
+def paste_boxes(scratch, images, spectra, starts):
+    """Add ``spectra[i, b] * images[i]`` into ``scratch`` (bands, H, W) at top-left corners
+    ``starts`` (n, 2). The caller makes ``scratch`` large enough that every box lies inside it
+    (slices are clamped, never wrapped).
+
+    The operation is linear; its custom VJP cuts the cotangent's windows out in one batched
+    slice, where the scan's own transpose would add a full canvas per box.
+    """
+    return _paste(scratch, images, spectra, starts)
+
+
+def _paste_fwd(scratch, images, spectra, starts):
+    return _paste(scratch, images, spectra, starts), (images, spectra, starts)
+
+
+def _paste_bwd(res, ct):
+    images, spectra, starts = res
+    nb = ct.shape[0]
+    h, w = images.shape[1:]
+    zero = jnp.zeros((), jnp.int32)
+    windows = jax.vmap(lambda s: jax.lax.dynamic_slice(ct, (zero, s[0], s[1]), (nb, h, w)))(starts)
+    # products + reductions rather than einsum: XLA fuses them, a dot would transpose first
+    d_images = jnp.sum(windows * spectra[:, :, None, None], axis=1)
+    d_spectra = jnp.sum(windows * images[:, None], axis=(2, 3))
+    return ct, d_images, d_spectra, None
+
+
+paste_boxes.defvjp(_paste_fwd, _paste_bwd)
 
 
 def render_canvas(scene, geometry: Geometry, dtype=jnp.float32):
-    """The model in the padded canvas (frame bands x canvas), before any observation's PSF."""
+    """The model in the padded canvas (frame bands x canvas), before any observation's PSF.
+
+    Boxes are pasted into a scratch canvas with a margin wide enough for the largest box
+    around any frame pixel (origins are clipped into the frame), so boxes reaching beyond the
+    canvas are cut, never wrapped; the margin is cropped away at the end.
+    """
     nb = scene.frame.n_bands
-    canvas = jnp.zeros((nb,) + geometry.canvas_shape, dtype)
-    pad = jnp.asarray(geometry.pad, jnp.int32)
-    for (_, box), members in _groups(scene).items():
+    groups = _groups(scene)
+    H, W = geometry.canvas_shape
+    (py, px), (ny, nx) = geometry.pad, geometry.frame_shape
+    half = max((max(box) // 2 for _, box in groups), default=0)
+    margin = max(0, half + 1 - min(py, px))
+    scratch = jnp.zeros((nb, H + 2 * margin, W + 2 * margin), dtype)
+    pad = jnp.asarray([py + margin, px + margin], jnp.int32)
+    hi = jnp.asarray([ny - 1, nx - 1], jnp.int32)
+    for (_, box), members in groups.items():
         comps = [c for c, _ in members]
         srcs = [s for _, s in members]
         morphs = _stack([c.morphology for c in comps])
         spectra = jnp.stack([value_of(c.spectrum) for c in comps]).astype(dtype)
-        origins = jnp.stack([s.origin for s in srcs])
+        origins = jnp.clip(jnp.stack([s.origin for s in srcs]), 0, hi)
         offsets = jnp.stack([value_of(s.offset) for s in srcs]).astype(dtype)
         half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
-        boxes = render_boxes(morphs, spectra, half.astype(dtype) + offsets, box, scene.frame.psf)
-        canvas = scatter_boxes(canvas, boxes.astype(dtype), origins - half + pad)
-    return canvas
+        images = render_boxes(morphs, half.astype(dtype) + offsets, box, scene.frame.psf)
+        scratch = paste_boxes(scratch, images.astype(dtype), spectra, origins - half + pad)
+    return scratch[:, margin : margin + H, margin : margin + W] if margin else scratch
 
 
 def render_source(scene, index: int):
