@@ -30,6 +30,14 @@ class Constraint:
         """``forward`` in numpy on the host (no compilation); None where not provided."""
         return None
 
+    def inverse_numpy(self, x):
+        """``inverse`` in numpy on the host; None where not provided."""
+        return None
+
+    def unconstrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of the unconstrained values for constrained values of ``shape`` (static)."""
+        return tuple(shape)
+
     def log_abs_det_jacobian(self, u):
         """log |d forward / du| summed over the parameter (for sampling in unconstrained space)."""
         t = self.transform()
@@ -44,6 +52,9 @@ class Real(Constraint):
     def forward_numpy(self, u):
         return np.asarray(u)
 
+    def inverse_numpy(self, x):
+        return np.asarray(x, np.float64)
+
 
 @dataclasses.dataclass(frozen=True)
 class Positive(Constraint):
@@ -54,6 +65,9 @@ class Positive(Constraint):
 
     def forward_numpy(self, u):
         return np.exp(u)
+
+    def inverse_numpy(self, x):
+        return np.log(np.asarray(x, np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +85,10 @@ class Interval(Constraint):
     def forward_numpy(self, u):
         return self.lower + (self.upper - self.lower) / (1 + np.exp(-np.asarray(u, np.float64)))
 
+    def inverse_numpy(self, x):
+        t = (np.asarray(x, np.float64) - self.lower) / (self.upper - self.lower)
+        return np.log(t) - np.log1p(-t)
+
 
 @dataclasses.dataclass(frozen=True)
 class Simplex(Constraint):
@@ -78,6 +96,9 @@ class Simplex(Constraint):
 
     def transform(self):
         return npt.biject_to(npc.simplex)
+
+    def unconstrained_shape(self, shape):
+        return tuple(shape[:-1]) + (shape[-1] - 1,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +120,10 @@ class UnitDisk(Constraint):
     def inverse(self, x):
         y = x / self.radius
         return y / jnp.sqrt(jnp.clip(1 - jnp.sum(y**2, axis=-1, keepdims=True), 1e-12))
+
+    def inverse_numpy(self, x):
+        y = np.asarray(x, np.float64) / self.radius
+        return y / np.sqrt(np.clip(1 - np.sum(y**2, axis=-1, keepdims=True), 1e-12, None))
 
     def log_abs_det_jacobian(self, u):
         # Jacobian of u -> u / sqrt(1 + |u|^2) in 2-d: (1 + |u|^2)^(-2)

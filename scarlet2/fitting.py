@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from .observation import Geometry, Observation
-from .packing import pack, pack_stepsizes, unpack, unpack_host
+from .packing import pack_host, pack_stepsizes, unpack, unpack_host
 from .parameter import free_parameters, free_slots, log_prior
 from .rendering import render_canvas, render_sky
 
@@ -80,17 +80,30 @@ def _loss_u(u, scene, renderers):
     return neg_log_posterior_core(unpack(scene, u), renderers)
 
 
-@eqx.filter_jit
 def _start(scene, optimizer, dtype):
-    u = pack(scene).astype(dtype)
-    inf = jnp.asarray(jnp.inf, dtype)
-    zero = jnp.zeros((), jnp.int32)
-    return _State(u, optimizer.init(u), inf, jnp.ones((), dtype), zero, jnp.zeros((), bool), u, inf)
+    """The initial state, built on the host: no compiled program of its own. The optimizer's
+    state is a zero placeholder of the right structure; the first chunk initialises it on
+    device (at iteration 0), so the optimizer's ``init`` needs no separate compilation."""
+    u = pack_host(scene, dtype)
+    u_spec = jax.ShapeDtypeStruct(u.shape, u.dtype)
+    opt_state = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(optimizer.init, u_spec))
+    inf = np.asarray(np.inf, dtype)
+    return _State(u, opt_state, inf, np.ones((), dtype), np.zeros((), np.int32), np.zeros((), bool), u, inf)
 
 
-#: XLA options for the compiled fit: level 1 compiles ~30% faster than the default on CPU
-#: with the same run time (measured in benchmarks/). Override by assigning a new dict.
-COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+#: XLA options for the compiled fit, per backend. On CPU (2 cores, measured with
+#: benchmarks/compare.py and A/B runs of the compiled chunk): optimisation level 1 and the
+#: classic fusion emitters compile ~2x faster than the defaults (0.8 s instead of 1.3-1.5 s for
+#: the HSC blend) at the same run time; without YNNPACK fusions an iteration is 10-20% faster
+#: (its reductions compete with the FFTs for the cores). Edit the dict to override; a backend
+#: not listed gets XLA's defaults.
+COMPILER_OPTIONS = {
+    "cpu": {
+        "xla_backend_optimization_level": 1,
+        "xla_cpu_use_fusion_emitters": False,
+        "xla_cpu_experimental_ynn_fusion_type": "",
+    }
+}
 
 
 class _State(eqx.Module):
@@ -104,7 +117,6 @@ class _State(eqx.Module):
     best_loss: jax.Array
 
 
-@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_iter, chunk: int):
     """Up to ``steps`` (<= chunk) optimizer steps on device; stops early at convergence.
 
@@ -112,6 +124,9 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
     """
     grad_fn = jax.value_and_grad(_loss_u)
     history = jnp.full((chunk,), jnp.nan, state.loss.dtype)
+    fresh = optimizer.init(state.u)  # used at iteration 0 (see _start)
+    opt_state = jax.tree.map(lambda a, b: jnp.where(state.it == 0, a, b), fresh, state.opt_state)
+    state = eqx.tree_at(lambda s: s.opt_state, state, opt_state)
 
     def cond(carry):
         s, _, i = carry
@@ -135,6 +150,18 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
     # chi^2 = 2 (loss + log prior) at the best point: no second copy of the model in the program
     chi2 = 2 * (state.best_loss + log_prior(unpack(scene, state.best_u)))
     return state, history, chi2
+
+
+_CHUNK_RUNNERS = {}
+
+
+def _chunk_runner(backend: str):
+    """The jitted chunk for a backend, with that backend's :data:`COMPILER_OPTIONS`."""
+    options = COMPILER_OPTIONS.get(backend, {})
+    key = (backend, tuple(sorted(options.items())))
+    if key not in _CHUNK_RUNNERS:
+        _CHUNK_RUNNERS[key] = eqx.filter_jit(_run_chunk, compiler_options=dict(options))
+    return _CHUNK_RUNNERS[key]
 
 
 def fit(
@@ -191,12 +218,13 @@ def fit(
     stepsizes = pack_stepsizes(core, dtype)
     state = _start(core, optimizer, dtype)
     rtol_a, min_a = jnp.asarray(rtol, dtype), jnp.asarray(min_iter, jnp.int32)
+    run_chunk = _chunk_runner(renderers[0].data.devices().pop().platform)
     history = []
     bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=False)
     done, converged, chi2 = 0, False, np.nan
     while done < max_iter and not converged:
         steps = min(chunk, max_iter - done)
-        state, hist, chi2 = _run_chunk(
+        state, hist, chi2 = run_chunk(
             state, core, renderers, optimizer, stepsizes, jnp.asarray(steps, jnp.int32), rtol_a, min_a, chunk
         )
         it, converged, loss = (int(state.it), bool(state.converged), float(state.loss))  # one sync per chunk

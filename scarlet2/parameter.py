@@ -142,7 +142,8 @@ def set_values(tree, values):
 
 def log_prior(tree):
     """Sum of the free parameters' log priors (a shared parameter counts once)."""
-    return sum((p.log_prior() for p, _ in free_slots(tree)), jnp.zeros((), jnp.float32))
+    terms = [p.log_prior() for p, _ in free_slots(tree) if p.prior is not None]
+    return sum(terms[1:], terms[0]) if terms else jnp.zeros((), jnp.float32)
 
 
 def _check_value(value, constraint):
