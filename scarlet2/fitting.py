@@ -67,7 +67,7 @@ def _as_list(observations) -> Sequence[Observation]:
 
 
 def log_likelihood_core(scene, renderers):
-    canvas = render_canvas(scene, renderers[0].geometry)
+    canvas = render_canvas(scene, renderers[0].geometry, renderers[0].data.dtype)
     sky = render_sky(scene)
     return sum(r.log_likelihood(canvas, sky) for r in renderers)
 
@@ -263,7 +263,7 @@ def render(scene, observation):
 
 @eqx.filter_jit
 def _render_obs(scene, renderer):
-    return renderer(render_canvas(scene, renderer.geometry), render_sky(scene))
+    return renderer(render_canvas(scene, renderer.geometry, renderer.data.dtype), render_sky(scene))
 
 
 def log_likelihood(scene, observations):

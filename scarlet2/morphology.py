@@ -42,7 +42,7 @@ class Morphology(eqx.Module):
     def render(self, shape, center, model_psf):
         """Image in a box of ``shape`` with the profile centred at box pixel ``center`` (y, x),
         convolved with the model-frame PSF and integrated over pixels."""
-        ky, kx = kgrid(shape)
+        ky, kx = kgrid(shape, jnp.result_type(center, jnp.float32))
         ft = self.fourier(ky, kx) * model_psf.fourier(ky, kx) * pixel_ft(ky, kx)
         return jnp.fft.irfft2(ft * phase(ky, kx, center[0], center[1]), s=shape)
 
@@ -114,7 +114,7 @@ def _sersic_tables():
         b = gammaincinv(2 * n, 0.5)
         flux = 2 * np.pi * n * np.exp(gammaln(2 * n) - 2 * n * np.log(b))
         rows.append(_fftlog.hankel0(np.exp(-b * r ** (1 / n))) / flux)
-    return np.asarray(rows, np.float32)
+    return np.asarray(rows)  # float64; cast to the computation dtype where used
 
 
 def _catmull_rom_weights(t):
@@ -130,7 +130,7 @@ def sersic_fourier(n, k2):
     in ln k. Each k gathers its 4 x 2 table window in one slice and weights it: the tables are
     constants, so the gradient (in n and in k) needs no scatter.
     """
-    tables = jnp.asarray(_sersic_tables())
+    tables = jnp.asarray(_sersic_tables(), jnp.result_type(k2, jnp.float32))
     x = (n - SERSIC_N_GRID[0]) / (SERSIC_N_GRID[1] - SERSIC_N_GRID[0])
     i = jnp.clip(jnp.floor(x).astype(jnp.int32), 1, len(SERSIC_N_GRID) - 3)
     slab = jax.lax.dynamic_slice_in_dim(tables, i - 1, 4, axis=0)  # rows i-1 .. i+2
@@ -228,7 +228,7 @@ class ArrayMorphology(Morphology):
         a = value_of(self.array)
         if a.shape != tuple(shape):
             raise ValueError(f"ArrayMorphology of shape {a.shape} cannot render into box {tuple(shape)}")
-        ky, kx = kgrid(shape)
+        ky, kx = kgrid(shape, jnp.result_type(center, jnp.float32))
         h, w = shape
         shift = phase(ky, kx, center[0] - h // 2, center[1] - w // 2)
         return jnp.fft.irfft2(jnp.fft.rfft2(a) * shift, s=shape)

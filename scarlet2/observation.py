@@ -143,23 +143,23 @@ class Observation(eqx.Module):
                 "resampling to other grids is a separate rendering step"
             )
         idx = tuple(frame.bands.index(b) for b in self.bands)
-        kernel = _kernel(self.psf, len(self.bands), self.psf_shape, frame.psf, geometry.canvas_shape)
+        kernel = _kernel(self.psf, len(self.bands), self.psf_shape, frame.psf, geometry.canvas_shape, self.data.dtype)
         return ObservationRenderer(self.data, self.weights, kernel, idx, geometry)
 
 
 @eqx.filter_jit
-def _kernel(psf, n_bands, psf_shape, model_psf, canvas_shape):
-    return difference_kernel(psf.image(psf_shape, n_bands=n_bands), model_psf, canvas_shape)
+def _kernel(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype):
+    return difference_kernel(psf.image(psf_shape, n_bands=n_bands), model_psf, canvas_shape, dtype=dtype)
 
 
-def difference_kernel(psf_images, model_psf, canvas_shape, eps=1e-4):
+def difference_kernel(psf_images, model_psf, canvas_shape, eps=1e-4, dtype=jnp.float32):
     """FT of the kernel that turns model-PSF images into observed-PSF images.
 
     ``psf_images`` are pixel-integrated, so their DFT is F_psf * sinc; the model frame holds
     F_model * sinc. The ratio is Wiener-regularised where the model PSF has no power.
     """
-    ky, kx = kgrid(canvas_shape)
-    psf_ft = jnp.fft.rfft2(center_psf(jnp.asarray(psf_images, jnp.float32), canvas_shape))
+    ky, kx = kgrid(canvas_shape, dtype)
+    psf_ft = jnp.fft.rfft2(center_psf(jnp.asarray(psf_images, dtype), canvas_shape))
     model_ft = model_psf.fourier(ky, kx) * pixel_ft(ky, kx)
     return psf_ft * model_ft / (model_ft**2 + eps**2)
 

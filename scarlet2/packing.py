@@ -139,15 +139,18 @@ def unpack(scene, u):
         out = part if isinstance(seg.constraint, Real) else seg.constraint.forward(part)
         for i, piece in zip(seg.slots, _split(out, layout, seg), strict=True):
             values[i] = piece.reshape(free[i].value.shape)
-    return _set_slots(scene, slots, values)
+    return _set_slots(scene, slots, values, u.dtype)
 
 
-def _set_slots(scene, slots, values):
+def _set_slots(scene, slots, values, dtype):
+    """Set the values; they take the wider of the parameter's storage dtype and the fit's
+    ``dtype``, so a float64 fit renders and returns float64 values (float32 stays float32)."""
     every = free_parameters(scene)
     new = [None] * len(every)
     for (_, members), v in zip(slots, values, strict=True):
         for i in members:
-            new[i] = eqx.tree_at(lambda p: p.value, every[i], jnp.asarray(v, every[i].value.dtype))
+            dt = jnp.result_type(every[i].value.dtype, dtype)
+            new[i] = eqx.tree_at(lambda p: p.value, every[i], jnp.asarray(v, dt))
     return _replace_free(scene, iter(new))
 
 
@@ -158,15 +161,16 @@ def unpack_host(scene, u):
     slots = free_slots(scene)
     free = [rep for rep, _ in slots]
     layout = _layout(free)
+    dtype = getattr(u, "dtype", np.dtype(np.float32))
     u = np.asarray(u, np.float64)
     values = []
     for i, p in enumerate(free):
         n = int(np.prod(layout.shapes[i], dtype=int))
         v = p.constraint.forward_numpy(u[layout.offsets[i] : layout.offsets[i] + n].reshape(layout.shapes[i]))
         if v is None:
-            return _unpack_jit(scene, jnp.asarray(u, jnp.float32))
+            return _unpack_jit(scene, jnp.asarray(u, dtype))
         values.append(v)
-    return _set_slots(scene, slots, values)
+    return _set_slots(scene, slots, values, dtype)
 
 
 @eqx.filter_jit

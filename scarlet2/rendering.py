@@ -152,7 +152,8 @@ def render_source(scene, index: int):
     src = scene.sources[index]
     box = src.box
     half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
-    center = half.astype(jnp.float32) + value_of(src.offset)
+    offset = value_of(src.offset)
+    center = half.astype(offset.dtype) + offset
     img = sum(
         value_of(c.spectrum)[:, None, None] * c.morphology.render(box, center, scene.frame.psf)[None]
         for c in src.components
