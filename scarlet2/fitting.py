@@ -148,7 +148,8 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
 
     state, history, _ = jax.lax.while_loop(cond, body, (state, history, jnp.zeros((), jnp.int32)))
     # chi^2 = 2 (loss + log prior) at the best point: no second copy of the model in the program
-    chi2 = 2 * (state.best_loss + log_prior(unpack(scene, state.best_u)))
+    priored = any(p.prior is not None for p, _ in free_slots(scene))
+    chi2 = 2 * (state.best_loss + log_prior(unpack(scene, state.best_u))) if priored else 2 * state.best_loss
     return state, history, chi2
 
 

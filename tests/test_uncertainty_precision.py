@@ -1,6 +1,7 @@
 """Fisher-matrix errors and float32 centre precision."""
 
 import numpy as np
+import pytest
 
 import scarlet2 as sc
 
@@ -59,3 +60,18 @@ def test_centre_is_integer_origin_plus_small_offset():
     np.testing.assert_allclose(
         np.asarray(src.origin) + np.asarray(src.offset.value, np.float64), (3517.4567, 2999.0012), atol=1e-6
     )
+
+
+def test_fit_chi2_excludes_the_prior():
+    """info.chi2 is the data term alone, with and without a prior on a parameter."""
+    import numpyro.distributions as dist
+
+    _, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0])
+    data = model + np.random.default_rng(7).normal(0, 2.0, model.shape)
+    obs = sc.Observation(data, weights=w, psf=psf, bands=["a", "b"])
+    for prior in (None, dist.LogNormal(np.log(600.0), 0.3)):
+        with sc.Scene(sc.Frame(["a", "b"], (31, 31))) as scene:
+            sc.PointSource((15.0, 15.0), spectrum=sc.Parameter(np.array([400.0, 400.0]), "positive", prior=prior))
+        fitted, info = sc.fit(scene, obs, max_iter=300, progress=False)
+        chi2 = float(np.sum(w * (np.asarray(sc.render(fitted, obs)) - data) ** 2))
+        assert info.chi2 == pytest.approx(chi2, rel=1e-4)
