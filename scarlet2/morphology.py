@@ -18,7 +18,7 @@ from scipy.special import gamma as gamma_fn
 from scipy.special import gammaincinv, gammaln, kv
 
 from . import _fftlog
-from .fourier import kgrid, ln_k_index, phase, pixel_ft, shear_k2
+from .fourier import box_transfer, kgrid, ln_k_index, phase, shear_k2
 from .parameter import Parameter, as_parameter, value_of
 
 
@@ -42,8 +42,9 @@ class Morphology(eqx.Module):
     def render(self, shape, center, model_psf):
         """Image in a box of ``shape`` with the profile centred at box pixel ``center`` (y, x),
         convolved with the model-frame PSF and integrated over pixels."""
-        ky, kx = kgrid(shape, jnp.result_type(center, jnp.float32))
-        ft = self.fourier(ky, kx) * model_psf.fourier(ky, kx) * pixel_ft(ky, kx)
+        dtype = jnp.result_type(center, jnp.float32)
+        ky, kx = kgrid(shape, dtype)
+        ft = self.fourier(ky, kx) * box_transfer(shape, model_psf, dtype)
         return jnp.fft.irfft2(ft * phase(ky, kx, center[0], center[1]), s=shape)
 
     def extent(self) -> float:

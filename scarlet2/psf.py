@@ -24,6 +24,11 @@ class PSF(eqx.Module):
         """FT of the continuous PSF (no pixel), unit flux."""
         raise NotImplementedError
 
+    def fourier_numpy(self, ky, kx):
+        """:meth:`fourier` in float64 numpy on the host, or None where not provided. Rendering
+        then bakes the model PSF into a constant instead of computing it in the program."""
+        return None
+
     def image(self, shape=None, n_bands=1):
         """Pixel-integrated PSF image(s), centred at ``shape // 2``, shape (n_bands, h, w)."""
         shape = tuple(shape or self.default_shape())
@@ -61,6 +66,9 @@ class GaussianPSF(PSF):
 
     def fourier(self, ky, kx):
         return jnp.exp(-0.5 * (ky**2 + kx**2) * self.sigma**2)
+
+    def fourier_numpy(self, ky, kx):
+        return np.exp(-0.5 * (ky**2 + kx**2) * self.sigma**2)
 
     def sigma_equivalent(self):
         return self.sigma
