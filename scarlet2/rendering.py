@@ -119,8 +119,9 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32):
     """The model in the padded canvas (frame bands x canvas), before any observation's PSF.
 
     Boxes are pasted into a scratch canvas with a margin wide enough for the largest box
-    around any frame pixel (origins are clipped into the frame), so boxes reaching beyond the
-    canvas are cut, never wrapped; the margin is cropped away at the end.
+    around any frame pixel, so boxes reaching beyond the canvas are cut, never wrapped; the
+    margin is cropped away at the end. Source origins are inside the frame (checked when a
+    Source or Scene is made); the clip below only keeps the slices in bounds.
     """
     nb = scene.frame.n_bands
     groups = _groups(scene)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import equinox as eqx
+import jax
+import numpy as np
 
 from . import _context
 from .frame import Frame
@@ -26,6 +28,10 @@ class Scene(eqx.Module):
     def __init__(self, frame: Frame, sources=()):
         self.frame = frame
         self.sources = tuple(sources)
+        for i, s in enumerate(self.sources):
+            origin = getattr(s, "origin", None)  # Background has none
+            if origin is not None and not isinstance(origin, jax.core.Tracer):
+                frame.check_inside(np.asarray(origin, float), what=f"source {i}")
 
     def __enter__(self):
         _context.push(self)

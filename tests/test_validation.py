@@ -99,6 +99,10 @@ def test_position_outside_frame():
     with sc.Scene(sc.Frame(BANDS, (20, 20))):
         with pytest.raises(ValueError, match="outside the frame"):
             sc.PointSource((-3, 4), spectrum=np.ones(2))
+    # a source made without a scene and handed to one is checked too
+    loose = sc.PointSource((30.0, 4.0), spectrum=np.ones(2))
+    with pytest.raises(ValueError, match=r"source 0 centre \(y=30.00, x=4.00\) lies outside"):
+        sc.Scene(sc.Frame(BANDS, (20, 20)), (loose,))
 
 
 def test_bad_constraint_and_parameter_values():
