@@ -19,9 +19,9 @@ import numpy as np
 import optax
 
 from .observation import Geometry, Observation
-from .packing import pack_host, pack_stepsizes, unpack, unpack_host
+from .packing import FlatView, pack_host, pack_stepsizes, unpack, unpack_host
 from .parameter import free_parameters, free_slots, log_prior
-from .rendering import render_canvas, render_sky
+from .rendering import render_canvas, render_sky, stack_values
 
 #: Default optimizer: Adam's normalised direction; per-parameter step sizes scale it.
 DEFAULT_OPTIMIZER = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
@@ -66,18 +66,19 @@ def _as_list(observations) -> Sequence[Observation]:
     return obs
 
 
-def log_likelihood_core(scene, renderers):
-    canvas = render_canvas(scene, renderers[0].geometry, renderers[0].data.dtype)
+def log_likelihood_core(scene, renderers, stack=stack_values):
+    canvas = render_canvas(scene, renderers[0].geometry, renderers[0].data.dtype, stack)
     sky = render_sky(scene)
     return sum(r.log_likelihood(canvas, sky) for r in renderers)
 
 
-def neg_log_posterior_core(scene, renderers):
-    return -log_likelihood_core(scene, renderers) - log_prior(scene)
+def neg_log_posterior_core(scene, renderers, stack=stack_values):
+    return -log_likelihood_core(scene, renderers, stack) - log_prior(scene)
 
 
 def _loss_u(u, scene, renderers):
-    return neg_log_posterior_core(unpack(scene, u), renderers)
+    view = FlatView(scene, u)
+    return neg_log_posterior_core(view.scene, renderers, view.stack)
 
 
 def _start(scene, optimizer, dtype):

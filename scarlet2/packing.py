@@ -3,9 +3,12 @@
 The optimizer then updates one array instead of hundreds of leaves, and each constraint's
 transform runs once over all parameters that share it: the vector is laid out in contiguous
 segments, one per constraint (elementwise constraints, and 2-vector ellipticities), so a
-segment is a static slice, transformed once and split into its parameters. This keeps the
-compiled program's size (and compile time) nearly independent of the number of sources. The
-layout is static, derived from the scene's structure at trace time.
+segment is a static slice, transformed once. Inside a segment, parameters follow the order in
+which the renderer stacks them (:func:`scarlet2.rendering.render_order`): a group's spectra,
+sizes, ... are each one contiguous slice (:class:`FlatView`), so neither the model nor its
+gradient needs an op per parameter. This keeps the compiled program's size (and compile time)
+nearly independent of the number of sources. The layout is static, derived from the scene's
+structure at trace time.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import dataclasses
 
 import equinox as eqx
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 from .constraints import Interval, Positive, Real, UnitDisk
-from .parameter import _replace_free, free_parameters, free_slots
+from .parameter import _replace_free, free_parameters, free_slots, is_parameter
+from .rendering import render_order, stack_values
 
 _ELEMENTWISE = (Real, Positive, Interval)
 
@@ -39,11 +44,27 @@ class _Layout:
     size: int
 
 
-def _layout(free) -> _Layout:
-    """Group slots by transform (first appearance order) and lay the groups out contiguously."""
+def _render_slot_order(scene, slots):
+    """Slot indices in the renderer's stacking order, then the slots it does not stack."""
+    free = free_parameters(scene)
+    slot_of = {}
+    for k, (_, members) in enumerate(slots):
+        for i in members:
+            slot_of[id(free[i])] = k
+    stacked = render_order(scene) if hasattr(scene, "sources") else []  # any pytree packs
+    order = list(dict.fromkeys(slot_of[id(p)] for p in stacked if id(p) in slot_of))
+    seen = set(order)
+    return order + [k for k in range(len(slots)) if k not in seen]
+
+
+def _layout(scene) -> _Layout:
+    """Group slots by transform (in render order) and lay the groups out contiguously."""
+    slots = free_slots(scene)
+    free = [rep for rep, _ in slots]
     shapes = tuple(tuple(p.constraint.unconstrained_shape(p.value.shape)) for p in free)
     groups: dict = {}
-    for i, p in enumerate(free):
+    for i in _render_slot_order(scene, slots):
+        p = free[i]
         c = p.constraint
         shared = isinstance(c, _ELEMENTWISE) or (isinstance(c, UnitDisk) and p.value.shape == (2,))
         groups.setdefault(c if shared else ("own", i), []).append(i)
@@ -58,16 +79,12 @@ def _layout(free) -> _Layout:
     return _Layout(tuple(segments), shapes, tuple(offsets), pos)
 
 
-def _sizes(layout, members):
-    return [int(np.prod(layout.shapes[i], dtype=int)) for i in members]
-
-
 def pack(scene) -> jnp.ndarray:
     """The flat unconstrained vector of a scene's free parameters (one entry per shared slot)."""
     free = [rep for rep, _ in free_slots(scene)]
     if not free:
         return jnp.zeros(0, jnp.float32)
-    layout = _layout(free)
+    layout = _layout(scene)
     parts = []
     for seg in layout.segments:
         values = [free[i].value for i in seg.slots]
@@ -84,7 +101,7 @@ def pack_host(scene, dtype=np.float32) -> np.ndarray:
     """:func:`pack` on the host with numpy inverse transforms (no compiled program); falls back
     to a jitted :func:`pack` when a constraint has no numpy form."""
     free = [rep for rep, _ in free_slots(scene)]
-    layout = _layout(free)
+    layout = _layout(scene)
     out = np.empty(layout.size, dtype)
     for i, p in enumerate(free):
         v = p.constraint.inverse_numpy(np.asarray(p.value))
@@ -102,7 +119,7 @@ def _pack_jit(scene):
 def pack_stepsizes(scene, dtype=np.float32) -> np.ndarray:
     """Per-element step sizes aligned with :func:`pack` (host-side)."""
     free = [rep for rep, _ in free_slots(scene)]
-    layout = _layout(free)
+    layout = _layout(scene)
     out = np.empty(layout.size, dtype)
     for i, p in enumerate(free):
         n = int(np.prod(layout.shapes[i], dtype=int))
@@ -111,38 +128,85 @@ def pack_stepsizes(scene, dtype=np.float32) -> np.ndarray:
     return out
 
 
-def _split(seg_values, layout, seg):
-    """Cut a transformed segment into its slots' values (one split op, transposed as one concat)."""
-    sizes = _sizes(layout, seg.slots)
-    pieces = jnp.split(seg_values, np.cumsum(sizes)[:-1]) if len(sizes) > 1 else [seg_values]
-    return pieces
+class FlatView:
+    """A scene's free parameters read from the flat unconstrained vector ``u`` (traceable).
+
+    Each segment is transformed once. :attr:`scene` holds every parameter's value as a static
+    slice of its segment (slices nobody reads cost nothing: they are dead code, and have no
+    gradient); :meth:`stack` cuts a whole group field out in one slice when its parameters are
+    adjacent in the vector, which :func:`_layout` arranges for the renderer's groups.
+    """
+
+    def __init__(self, scene, u):
+        slots = free_slots(scene)
+        self._layout = layout = _layout(scene)
+        self._segment = {}  # slot -> (segment, transformed segment)
+        for seg in layout.segments:
+            part = u[seg.start : seg.stop]
+            if seg.rows_of_two:
+                out = seg.constraint.forward(part.reshape(-1, 2))
+            elif isinstance(seg.constraint, Real):
+                out = part
+            elif len(seg.slots) == 1:  # own-shaped transforms (simplex, ...)
+                out = seg.constraint.forward(part.reshape(layout.shapes[seg.slots[0]]))
+            else:
+                out = seg.constraint.forward(part)
+            for i in seg.slots:
+                self._segment[i] = (seg, out)
+        values = [self._value(k, rep.value.shape) for k, (rep, _) in enumerate(slots)]
+        self.scene, new = _set_slots(scene, slots, values, u.dtype, with_new=True)
+        self._slot_of = {id(new[i]): k for k, (_, members) in enumerate(slots) for i in members}
+        self._shape = [rep.value.shape for rep, _ in slots]
+        self._dtype = [jnp.result_type(rep.value.dtype, u.dtype) for rep, _ in slots]
+
+    def _value(self, k, shape):
+        # lax.slice, not indexing: one primitive each, cheap to trace (there is one per slot)
+        seg, out = self._segment[k]
+        if len(seg.slots) == 1 and not seg.rows_of_two:
+            return out.reshape(shape)
+        a = self._layout.offsets[k] - seg.start
+        if seg.rows_of_two:
+            return lax.index_in_dim(out, a // 2, keepdims=False)
+        return lax.slice_in_dim(out, a, a + int(np.prod(shape, dtype=int))).reshape(shape)
+
+    def stack(self, leaves):
+        """``leaves`` (Parameters of :attr:`scene`, or arrays) stacked along a new first axis.
+
+        When their distinct slots are adjacent in one segment (the layout puts a group's
+        fields so), this is one slice of the vector; a slot repeated (components of one source
+        share its centre) is copied out by a constant 0/1 selection, whose gradient is a sum.
+        """
+        ks = [self._slot_of.get(id(x)) if is_parameter(x) else None for x in leaves]
+        if None in ks:
+            return stack_values(leaves)
+        uniq = list(dict.fromkeys(ks))
+        seg, out = self._segment[uniq[0]]
+        shape = self._shape[uniq[0]]
+        size = int(np.prod(shape, dtype=int))
+        offsets = [self._layout.offsets[k] for k in uniq]
+        adjacent = all(self._segment[k][0] is seg and self._shape[k] == shape for k in uniq) and all(
+            b - a == size for a, b in zip(offsets, offsets[1:], strict=False)
+        )
+        if not adjacent or (len(seg.slots) == 1 and not seg.rows_of_two):
+            return stack_values(leaves)
+        a, m = offsets[0] - seg.start, len(uniq)
+        if seg.rows_of_two:
+            rows = lax.slice_in_dim(out, a // 2, a // 2 + m)
+        else:
+            rows = lax.slice_in_dim(out, a, a + size * m).reshape((m, *shape))
+        if m < len(ks):
+            select = np.zeros((len(ks), m) + (1,) * len(shape), rows.dtype)
+            select[np.arange(len(ks)), [uniq.index(k) for k in ks]] = 1
+            rows = jnp.sum(select * rows[None], axis=1)
+        return rows.astype(self._dtype[uniq[0]])
 
 
 def unpack(scene, u):
     """``scene`` with its free parameters set from the flat unconstrained vector ``u``."""
-    slots = free_slots(scene)
-    free = [rep for rep, _ in slots]
-    layout = _layout(free)
-    values = [None] * len(free)
-    for seg in layout.segments:
-        part = u[seg.start : seg.stop]
-        if seg.rows_of_two:
-            out = seg.constraint.forward(part.reshape(-1, 2))
-            for k, i in enumerate(seg.slots):
-                values[i] = out[k]
-            continue
-        if len(seg.slots) == 1:
-            i = seg.slots[0]
-            out = part.reshape(layout.shapes[i])
-            values[i] = out if isinstance(seg.constraint, Real) else seg.constraint.forward(out)
-            continue
-        out = part if isinstance(seg.constraint, Real) else seg.constraint.forward(part)
-        for i, piece in zip(seg.slots, _split(out, layout, seg), strict=True):
-            values[i] = piece.reshape(free[i].value.shape)
-    return _set_slots(scene, slots, values, u.dtype)
+    return FlatView(scene, u).scene
 
 
-def _set_slots(scene, slots, values, dtype):
+def _set_slots(scene, slots, values, dtype, with_new=False):
     """Set the values; they take the wider of the parameter's storage dtype and the fit's
     ``dtype``, so a float64 fit renders and returns float64 values (float32 stays float32)."""
     every = free_parameters(scene)
@@ -151,7 +215,8 @@ def _set_slots(scene, slots, values, dtype):
         for i in members:
             dt = jnp.result_type(every[i].value.dtype, dtype)
             new[i] = eqx.tree_at(lambda p: p.value, every[i], jnp.asarray(v, dt))
-    return _replace_free(scene, iter(new))
+    out = _replace_free(scene, iter(new))
+    return (out, new) if with_new else out
 
 
 def unpack_host(scene, u):
@@ -160,7 +225,7 @@ def unpack_host(scene, u):
     a jitted :func:`unpack` when a constraint has no numpy form."""
     slots = free_slots(scene)
     free = [rep for rep, _ in slots]
-    layout = _layout(free)
+    layout = _layout(scene)
     dtype = getattr(u, "dtype", np.dtype(np.float32))
     u = np.asarray(u, np.float64)
     values = []

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from .observation import Geometry
-from .parameter import value_of
+from .parameter import is_parameter, value_of
 
 #: Cost of one more vmapped group, in rendered pixels: each group adds ops (dispatch, compile),
 #: padding a box to its group's size adds pixels. Groups minimise pixels + this per group.
@@ -59,8 +59,30 @@ def _groups(scene):
     return groups
 
 
-def _stack(trees):
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+def _group_fields(members):
+    """What a group stacks, field by field: the components' spectra, the sources' centre
+    offsets, then each Parameter (or array) leaf of the morphology; one leaf per member."""
+    morph_leaves = [jax.tree.leaves(c.morphology, is_leaf=is_parameter) for c, _ in members]
+    return [[c.spectrum for c, _ in members], [s.offset for _, s in members], *map(list, zip(*morph_leaves))]
+
+
+def render_order(scene):
+    """The scene's Parameters in the order the renderer stacks them (group, field, member).
+
+    A flat vector laid out in this order (:mod:`scarlet2.packing`) holds each group's field as
+    one contiguous slice, so stacking it is a slice, and its gradient one pad, not one op per
+    member.
+    """
+    order = []
+    for members in _groups(scene).values():
+        for field in _group_fields(members):
+            order.extend(leaf for leaf in field if is_parameter(leaf))
+    return order
+
+
+def stack_values(leaves):
+    """Default stacking of a group field: the members' values, stacked."""
+    return jnp.stack([value_of(x) for x in leaves])
 
 
 def render_boxes(morphs, centers, box, model_psf):
@@ -115,8 +137,12 @@ def _paste_bwd(res, ct):
 paste_boxes.defvjp(_paste_fwd, _paste_bwd)
 
 
-def render_canvas(scene, geometry: Geometry, dtype=jnp.float32):
+def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_values):
     """The model in the padded canvas (frame bands x canvas), before any observation's PSF.
+
+    ``stack(leaves)`` stacks one field of a group (default :func:`stack_values`); a fit passes
+    :meth:`scarlet2.packing.FlatView.stack`, which cuts the field out of the flat parameter
+    vector in one slice.
 
     Boxes are pasted into a scratch canvas with a margin wide enough for the largest box
     around any frame pixel, so boxes reaching beyond the canvas are cut, never wrapped; the
@@ -133,12 +159,12 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32):
     pad = jnp.asarray([py + margin, px + margin], jnp.int32)
     hi = jnp.asarray([ny - 1, nx - 1], jnp.int32)
     for (_, box), members in groups.items():
-        comps = [c for c, _ in members]
-        srcs = [s for _, s in members]
-        morphs = _stack([c.morphology for c in comps])
-        spectra = jnp.stack([value_of(c.spectrum) for c in comps]).astype(dtype)
-        origins = jnp.clip(jnp.stack([s.origin for s in srcs]), 0, hi)
-        offsets = jnp.stack([value_of(s.offset) for s in srcs]).astype(dtype)
+        spectra, offsets, *morph_fields = (stack(field) for field in _group_fields(members))
+        spectra, offsets = spectra.astype(dtype), offsets.astype(dtype)
+        # the stacked values stand in for the Parameters: morphologies read them via value_of
+        treedef = jax.tree.structure(members[0][0].morphology, is_leaf=is_parameter)
+        morphs = jax.tree.unflatten(treedef, morph_fields)
+        origins = jnp.clip(jnp.stack([s.origin for _, s in members]), 0, hi)
         half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
         images = render_boxes(morphs, half.astype(dtype) + offsets, box, scene.frame.psf)
         scratch = paste_boxes(scratch, images.astype(dtype), spectra, origins - half + pad)

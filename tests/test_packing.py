@@ -56,3 +56,65 @@ def test_layout_groups_constraints_and_aligns_stepsizes():
     # the spectrum's step (0.1) and the sky's (0.5) land on their own entries
     assert np.count_nonzero(np.isclose(steps, 0.1)) == 3
     assert np.count_nonzero(np.isclose(steps, 0.5)) == 3
+
+
+def _blend_scene():
+    """Bulge + disk galaxies (two components share a centre), a lone disk with a prior-free
+    fixed n, and stars: groups with repeated, missing and adjacent slots."""
+    frame = sc.Frame(list("gri"), (40, 40))
+    with sc.Scene(frame) as scene:
+        for k, yx in enumerate([(10.2, 11.7), (25.6, 14.1), (18.3, 29.4)]):
+            sc.Source(
+                yx,
+                components=[
+                    sc.Component([2.0 + k, 1.5, 1.0], sc.Sersic(n=4.0, r_e=1.5 + 0.3 * k, ellipticity=[0.1, 0.0])),
+                    sc.Component([1.0, 1.5 + k, 2.0], sc.Sersic(n=1.0, r_e=3.0, ellipticity=[-0.1, 0.2 * k])),
+                ],
+                box=27,
+            )
+        sc.Source((31.1, 31.8), [1.0, 1.0, 1.0], sc.Sersic(n=sc.Parameter(1.0, fixed=True), r_e=2.0), box=27)
+        sc.PointSource((5.4, 34.2), [3.0, 2.0, 1.0], box=15)
+        sc.PointSource((34.7, 4.9), [1.0, 2.0, 3.0], box=15)
+    return scene
+
+
+def test_flat_view_stacks_group_fields_as_slices():
+    """The renderer's group fields come out of the flat vector as slices: the same canvas and
+    gradient as stacking the unpacked values, with no per-parameter stack in the program."""
+    import jax
+
+    from scarlet2.observation import Geometry
+    from scarlet2.packing import FlatView
+    from scarlet2.rendering import render_canvas
+
+    scene = _blend_scene()
+    geometry = Geometry(scene.frame.shape, (8, 8), (56, 56))
+    u = pack(scene) + 0.05 * jnp.sin(jnp.arange(pack(scene).size))  # off the initial values
+    weights = jnp.cos(jnp.arange(3 * 56 * 56)).reshape(3, 56, 56)
+
+    def via_view(u):
+        view = FlatView(scene, u)
+        return jnp.sum(weights * render_canvas(view.scene, geometry, stack=view.stack))
+
+    def via_unpack(u):
+        return jnp.sum(weights * render_canvas(unpack(scene, u), geometry))
+
+    v1, g1 = jax.jit(jax.value_and_grad(via_view))(u)
+    v2, g2 = jax.jit(jax.value_and_grad(via_unpack))(u)
+    np.testing.assert_allclose(v1, v2, rtol=1e-5)
+    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(g2))))
+    assert np.count_nonzero(np.asarray(g1)) == u.size  # every free entry reaches the model
+
+    def float_stacks(f):  # stack / concatenate of floats and their transposes, nested jaxprs too
+        def count(jaxpr):
+            n = 0
+            for e in jaxpr.eqns:
+                floating = jnp.issubdtype(e.outvars[0].aval.dtype, jnp.floating)
+                n += floating and e.primitive.name in ("stack", "unstack", "concatenate")
+                n += sum(count(j) for j in jax.extend.core.jaxprs_in_params(e.params))
+            return n
+
+        return count(jax.make_jaxpr(jax.grad(f))(u).jaxpr)
+
+    # what remains are the Sersic interpolation weights and a one-member group's fixed n
+    assert 2 * float_stacks(via_view) <= float_stacks(via_unpack)
