@@ -17,8 +17,8 @@ import dataclasses
 
 import equinox as eqx
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
+from jax import lax
 
 from .constraints import Interval, Positive, Real, UnitDisk
 from .parameter import _replace_free, free_parameters, free_slots, is_parameter

@@ -63,7 +63,8 @@ def _group_fields(members):
     """What a group stacks, field by field: the components' spectra, the sources' centre
     offsets, then each Parameter (or array) leaf of the morphology; one leaf per member."""
     morph_leaves = [jax.tree.leaves(c.morphology, is_leaf=is_parameter) for c, _ in members]
-    return [[c.spectrum for c, _ in members], [s.offset for _, s in members], *map(list, zip(*morph_leaves))]
+    morph_fields = [list(field) for field in zip(*morph_leaves, strict=True)]
+    return [[c.spectrum for c, _ in members], [s.offset for _, s in members], *morph_fields]
 
 
 def render_order(scene):
