@@ -89,10 +89,12 @@ def make_case(name: str, folder: Path) -> Path | None:
     return out
 
 
-def run_side(side: str, case_path: Path, n_iter: int) -> dict:
+def run_side(side: str, case_path: Path, n_iter: int, cpus: list[int] | None = None) -> dict:
     py = reference_python() if side == "reference" else Path(sys.executable)
     script = HERE / ("_reference_runner.py" if side == "reference" else "_ours_runner.py")
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    # pinned before the interpreter starts: XLA sizes its thread pool from the CPU affinity
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     t0 = time.perf_counter()
     proc = subprocess.run(
         [str(py), str(script), str(case_path), str(n_iter)],
@@ -100,6 +102,7 @@ def run_side(side: str, case_path: Path, n_iter: int) -> dict:
         text=True,
         env=env,
         cwd=HERE.parent if side == "ours" else HERE,
+        preexec_fn=pin,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{side} failed on {case_path.name}:\n{proc.stderr[-3000:]}")
@@ -168,7 +171,8 @@ def markdown(summary: dict, meta: dict) -> str:
     ]
     lines = [
         f"Measured {meta['date']} on {meta['machine']}; {meta['iters']} iterations, "
-        f"{meta['repeat']} alternating repetitions (medians; ratio = median of per-pair ours/reference).",
+        f"{meta['repeat']} alternating repetitions (medians; ratio = median of per-pair ours/reference)"
+        + (f"; both sides pinned to CPUs {meta['pinned_cpus']}." if meta.get("pinned_cpus") else "."),
         "",
         "| case | side | " + " | ".join(c[1] for c in cols) + " |",
         "|" + "---|" * (len(cols) + 2),
@@ -192,7 +196,13 @@ def main(argv=None) -> dict:
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--cache", help="persistent compilation cache folder for our side (default: none, cold)")
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument(
+        "--cpus",
+        help="pin both sides to these CPUs, e.g. 0 or 0,1 (Linux; default: no pinning). XLA sizes its "
+        "thread pool from the process's CPU affinity",
+    )
     args = p.parse_args(argv)
+    cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else None
     sides = ["ours"] if args.no_reference else ["ours", "reference"]
     if args.cache:
         os.environ["SCARLET2_BENCH_CACHE"] = args.cache
@@ -207,7 +217,7 @@ def main(argv=None) -> dict:
             for r in range(args.repeat):
                 order = sides if r % 2 == 0 else sides[::-1]  # A B, then B A
                 for side in order:
-                    raw = run_side(side, path, args.iters)
+                    raw = run_side(side, path, args.iters, cpus)
                     results[name][side].append(measure(raw, case, args.iters))
                     print(f"{name} {side} rep {r}: {results[name][side][-1]}", file=sys.stderr)
     meta = {
@@ -218,6 +228,7 @@ def main(argv=None) -> dict:
         "repeat": args.repeat,
         "reference": None if args.no_reference else REFERENCE_SPEC,
         "our_compilation_cache": args.cache,
+        "pinned_cpus": cpus,
     }
     summary = summarize(results)
     out = Path(args.out)
