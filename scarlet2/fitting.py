@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._jit import COMPILER_OPTIONS, compiled, platform, to_device  # noqa: F401  (COMPILER_OPTIONS: public here)
 from .observation import Geometry, Observation
 from .packing import FlatView, pack_host, pack_stepsizes, unpack, unpack_host
 from .parameter import free_parameters, free_slots, log_prior
@@ -92,21 +93,6 @@ def _start(scene, optimizer, dtype):
     return _State(u, opt_state, inf, np.ones((), dtype), np.zeros((), np.int32), np.zeros((), bool), u, inf)
 
 
-#: XLA options for the compiled fit, per backend. On CPU (2 cores, measured with
-#: benchmarks/compare.py and A/B runs of the compiled chunk): optimisation level 1 and the
-#: classic fusion emitters compile ~2x faster than the defaults (0.8 s instead of 1.3-1.5 s for
-#: the HSC blend) at the same run time; without YNNPACK fusions an iteration is 10-20% faster
-#: (its reductions compete with the FFTs for the cores). Edit the dict to override; a backend
-#: not listed gets XLA's defaults.
-COMPILER_OPTIONS = {
-    "cpu": {
-        "xla_backend_optimization_level": 1,
-        "xla_cpu_use_fusion_emitters": False,
-        "xla_cpu_experimental_ynn_fusion_type": "",
-    }
-}
-
-
 class _State(eqx.Module):
     u: jax.Array  # all free parameters, flat and unconstrained (scarlet2.packing)
     opt_state: object
@@ -152,18 +138,6 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
     priored = any(p.prior is not None for p, _ in free_slots(scene))
     chi2 = 2 * (state.best_loss + log_prior(unpack(scene, state.best_u))) if priored else 2 * state.best_loss
     return state, history, chi2
-
-
-_CHUNK_RUNNERS = {}
-
-
-def _chunk_runner(backend: str):
-    """The jitted chunk for a backend, with that backend's :data:`COMPILER_OPTIONS`."""
-    options = COMPILER_OPTIONS.get(backend, {})
-    key = (backend, tuple(sorted(options.items())))
-    if key not in _CHUNK_RUNNERS:
-        _CHUNK_RUNNERS[key] = eqx.filter_jit(_run_chunk, compiler_options=dict(options))
-    return _CHUNK_RUNNERS[key]
 
 
 def fit(
@@ -219,15 +193,15 @@ def fit(
     dtype = renderers[0].data.dtype
     stepsizes = pack_stepsizes(core, dtype)
     state = _start(core, optimizer, dtype)
-    rtol_a, min_a = jnp.asarray(rtol, dtype), jnp.asarray(min_iter, jnp.int32)
-    run_chunk = _chunk_runner(renderers[0].data.devices().pop().platform)
+    rtol_a, min_a = to_device(rtol, dtype), to_device(min_iter, jnp.int32)
+    run_chunk = compiled(_run_chunk, platform(renderers[0].data))
     history = []
     bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=False)
     done, converged, chi2 = 0, False, np.nan
     while done < max_iter and not converged:
         steps = min(chunk, max_iter - done)
         state, hist, chi2 = run_chunk(
-            state, core, renderers, optimizer, stepsizes, jnp.asarray(steps, jnp.int32), rtol_a, min_a, chunk
+            state, core, renderers, optimizer, stepsizes, to_device(steps, jnp.int32), rtol_a, min_a, chunk
         )
         it, converged, loss = (int(state.it), bool(state.converged), float(state.loss))  # one sync per chunk
         history.append(np.asarray(hist)[: it - done])
@@ -252,18 +226,20 @@ def fit(
     return fitted, info
 
 
-@eqx.filter_jit
 def chi2_core(scene, renderers):
+    return compiled(_chi2, platform(renderers[0].data))(scene, renderers)
+
+
+def _chi2(scene, renderers):
     return -2 * log_likelihood_core(scene, renderers)
 
 
 def render(scene, observation):
     """The scene's model as seen by ``observation`` (bands x y x x)."""
     core, (renderer,) = prepare(scene, [observation])
-    return _render_obs(core, renderer)
+    return compiled(_render_obs, platform(renderer.data))(core, renderer)
 
 
-@eqx.filter_jit
 def _render_obs(scene, renderer):
     return renderer(render_canvas(scene, renderer.geometry, renderer.data.dtype), render_sky(scene))
 

@@ -36,7 +36,8 @@ def fast_size(n: int) -> int:
 
 
 @functools.cache
-def _kgrid_np(shape):
+def kgrid_numpy(shape):
+    """:func:`kgrid` in float64 numpy (cached per shape; treat as read-only)."""
     h, w = shape
     ky = 2 * np.pi * np.fft.fftfreq(h)[:, None]
     kx = 2 * np.pi * np.fft.rfftfreq(w)[None, :]
@@ -45,7 +46,7 @@ def _kgrid_np(shape):
 
 def kgrid(shape, dtype=jnp.float32):
     """Angular frequencies (ky, kx) of an rfft2 of an array of ``shape``, broadcastable."""
-    ky, kx = _kgrid_np(tuple(shape))
+    ky, kx = kgrid_numpy(tuple(shape))
     return jnp.asarray(ky, dtype), jnp.asarray(kx, dtype)
 
 
@@ -53,7 +54,7 @@ def box_transfer(shape, model_psf, dtype=jnp.float32):
     """Model PSF x pixel on the rfft grid of a box of ``shape``: what every analytic profile is
     multiplied by. A constant computed on the host when the PSF has a numpy form (fewer
     operations to compile and run), else computed in the program."""
-    kyn, kxn = _kgrid_np(tuple(shape))
+    kyn, kxn = kgrid_numpy(tuple(shape))
     host = model_psf.fourier_numpy(kyn, kxn)
     if host is not None:
         return jnp.asarray(host * np.sinc(kyn / (2 * np.pi)) * np.sinc(kxn / (2 * np.pi)), dtype)
@@ -99,10 +100,22 @@ def interp_ln_k(table, k2):
 
 def center_psf(image, shape):
     """Embed a centred (odd or even) PSF image into ``shape`` with its centre at pixel (0, 0)."""
-    ph, pw = image.shape[-2:]
-    h, w = shape
-    if ph > h or pw > w:
-        raise ValueError(f"PSF of shape {(ph, pw)} does not fit into the padded frame {(h, w)}")
-    out = jnp.zeros(image.shape[:-2] + (h, w), image.dtype)
+    ph, pw = _check_fits(image.shape[-2:], shape)
+    out = jnp.zeros(image.shape[:-2] + tuple(shape), image.dtype)
     out = out.at[..., :ph, :pw].set(image)
     return jnp.roll(out, (-(ph // 2), -(pw // 2)), axis=(-2, -1))
+
+
+def center_psf_numpy(image, shape):
+    """:func:`center_psf` with numpy, on the host."""
+    ph, pw = _check_fits(image.shape[-2:], shape)
+    out = np.zeros(image.shape[:-2] + tuple(shape), image.dtype)
+    out[..., :ph, :pw] = image
+    return np.roll(out, (-(ph // 2), -(pw // 2)), axis=(-2, -1))
+
+
+def _check_fits(psf_shape, shape):
+    (ph, pw), (h, w) = psf_shape, shape
+    if ph > h or pw > w:
+        raise ValueError(f"PSF of shape {(ph, pw)} does not fit into the padded frame {(h, w)}")
+    return ph, pw

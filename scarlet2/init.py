@@ -9,9 +9,9 @@ the peak of the unit-flux model seen through that band's PSF (Gaussian approxima
 from __future__ import annotations
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
 
+from ._jit import to_device
 from .fourier import box_size
 from .frame import Frame
 from .morphology import ArrayMorphology, Sersic
@@ -186,9 +186,12 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     """Scene with every spectrum set to the per-band non-negative least-squares solution for
     the current morphologies (sky levels unconstrained in sign).
 
-    Renders each component once through the observation and keeps the pixels it reaches in a
-    sparse design matrix (memory: one frame plus the footprints).
+    Renders each component once through the observation (the scene with that component's
+    spectrum set to 1 and every other one to 0: one compiled program for all components) and
+    keeps the pixels it reaches in a sparse design matrix (memory: one frame plus the
+    footprints).
     """
+    from scipy import sparse
     from scipy.optimize import lsq_linear
 
     from .fitting import render
@@ -199,22 +202,15 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
         return scene
     nb = scene.frame.n_bands
     band_idx = [scene.frame.bands.index(b) for b in observation.bands]
-    from scipy import sparse
-
     data = np.asarray(observation.data, np.float64)
     sw = np.sqrt(np.asarray(observation.weights, np.float64))
     nbo, ny, nx = data.shape
-    # one component at a time with a flat unit spectrum; keep only pixels it reaches (sparse),
-    # so memory is one frame plus the components' footprints, not n_components frames
     rows = [[] for _ in range(nbo)]
-    for col, (i, j) in enumerate(comps):
-        src = scene.sources[i]
-        one = Component(np.ones(nb), src.components[j].morphology)
-        single = Source.__new__(type(src))
-        for f in ("origin", "offset", "box"):
-            object.__setattr__(single, f, getattr(src, f))
-        object.__setattr__(single, "components", (one,))
-        img = np.asarray(render(Scene(scene.frame, (single,)), observation), np.float64)
+    no_sky = np.zeros((len(skies), nb))
+    for col in range(len(comps)):
+        unit = np.zeros((len(comps), nb))
+        unit[col] = 1.0
+        img = np.asarray(render(_with_spectra(scene, comps, unit, skies, no_sky), observation), np.float64)
         for k in range(nbo):
             nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
             rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz]))
@@ -233,19 +229,24 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
         spectra[:, b] = np.maximum(sol[: len(comps)], floor)
         if skies:
             sky[b] = sol[-1]
+    levels = np.zeros((len(skies), nb))
+    levels[:1] = sky  # the first Background takes the fitted level, any others stay at 0
+    return _with_spectra(scene, comps, spectra, skies, levels)
+
+
+def _with_spectra(scene, comps, spectra, skies, levels):
+    """``scene`` with the spectra of components ``comps`` ((source, component) pairs) and the
+    levels of the Backgrounds ``skies`` (source indices) replaced; structure unchanged."""
+
+    def set_value(param, value):
+        return eqx.tree_at(lambda p: p.value, param, to_device(value, param.value.dtype))
+
     sources = list(scene.sources)
     for (i, j), spec in zip(comps, spectra, strict=True):
-        src = sources[i]
-        old = src.components[j].spectrum
-        new = eqx.tree_at(lambda p: p.value, old, jnp.asarray(spec, old.value.dtype))
-        sources[i] = eqx.tree_at(lambda s, j=j: s.components[j].spectrum, src, new)
-    for n, i in enumerate(skies):
-        old = sources[i].spectrum
-        sources[i] = eqx.tree_at(
-            lambda s: s.spectrum,
-            sources[i],
-            eqx.tree_at(lambda p: p.value, old, jnp.asarray(sky if n == 0 else 0 * sky, old.value.dtype)),
-        )
+        new = set_value(sources[i].components[j].spectrum, spec)
+        sources[i] = eqx.tree_at(lambda s, j=j: s.components[j].spectrum, sources[i], new)
+    for i, level in zip(skies, levels, strict=True):
+        sources[i] = eqx.tree_at(lambda s: s.spectrum, sources[i], set_value(sources[i].spectrum, level))
     return Scene(scene.frame, sources)
 
 

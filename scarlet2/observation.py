@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .fourier import center_psf, fast_size, kgrid, pixel_ft
+from ._jit import to_device
+from .fourier import center_psf, center_psf_numpy, fast_size, kgrid, kgrid_numpy, pixel_ft
 from .frame import Frame, _celestial
 from .psf import PSF, ArrayPSF
 
@@ -106,8 +107,8 @@ class Observation(eqx.Module):
             psf = ArrayPSF(psf)
         if isinstance(psf, ArrayPSF):
             psf = ArrayPSF(_check_psf(np.asarray(psf.array, np.float64), bands))
-        self.data = jnp.asarray(np.where(w > 0, np.nan_to_num(data), 0.0), dtype)
-        self.weights = jnp.asarray(w, dtype)
+        self.data = to_device(np.where(w > 0, np.nan_to_num(data), 0.0), dtype)
+        self.weights = to_device(w, dtype)
         self.psf = psf
         self.bands = bands
         self.wcs = _celestial(wcs)
@@ -147,9 +148,31 @@ class Observation(eqx.Module):
         return ObservationRenderer(self.data, self.weights, kernel, idx, geometry)
 
 
-@eqx.filter_jit
 def _kernel(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype):
+    """The difference kernel's FT: on the host in float64 when the observed PSF is an image and
+    the model PSF has a numpy form (the usual case: no compiled program), else compiled."""
+    if isinstance(psf, ArrayPSF):
+        images = np.broadcast_to(np.asarray(psf.array, np.float64), (max(n_bands, psf.array.shape[0]), *psf_shape))
+        host = difference_kernel_numpy(images, model_psf, canvas_shape)
+        if host is not None:
+            return to_device(host, jnp.result_type(dtype, jnp.complex64))
+    return _kernel_jit(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype)
+
+
+@eqx.filter_jit
+def _kernel_jit(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype):
     return difference_kernel(psf.image(psf_shape, n_bands=n_bands), model_psf, canvas_shape, dtype=dtype)
+
+
+def difference_kernel_numpy(psf_images, model_psf, canvas_shape, eps=1e-4):
+    """:func:`difference_kernel` in float64 numpy, or None when the model PSF has no numpy form."""
+    ky, kx = kgrid_numpy(tuple(canvas_shape))
+    model = model_psf.fourier_numpy(ky, kx)
+    if model is None:
+        return None
+    model_ft = model * np.sinc(ky / (2 * np.pi)) * np.sinc(kx / (2 * np.pi))
+    psf_ft = np.fft.rfft2(center_psf_numpy(psf_images, canvas_shape))
+    return psf_ft * model_ft / (model_ft**2 + eps**2)
 
 
 def difference_kernel(psf_images, model_psf, canvas_shape, eps=1e-4, dtype=jnp.float32):

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._jit import to_device
 from .constraints import Interval, Positive, Real, UnitDisk
 from .parameter import _replace_free, free_parameters, free_slots, is_parameter
 from .rendering import render_order, stack_values
@@ -214,7 +215,7 @@ def _set_slots(scene, slots, values, dtype, with_new=False):
     for (_, members), v in zip(slots, values, strict=True):
         for i in members:
             dt = jnp.result_type(every[i].value.dtype, dtype)
-            new[i] = eqx.tree_at(lambda p: p.value, every[i], jnp.asarray(v, dt))
+            new[i] = eqx.tree_at(lambda p: p.value, every[i], to_device(v, dt))
     out = _replace_free(scene, iter(new))
     return (out, new) if with_new else out
 

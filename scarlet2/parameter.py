@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from ._jit import to_device
 from .constraints import Constraint, as_constraint
 
 
@@ -48,12 +49,12 @@ class Parameter(eqx.Module):
 
     def __init__(self, value, constraint=None, prior=None, fixed=False, stepsize=None, dtype=None, share=None):
         dtype = dtype or (value.dtype if isinstance(value, jax.Array | Array) else jnp.float32)
-        self.value = jnp.asarray(value, dtype=dtype)
+        self.value = to_device(value, dtype)
         self.constraint = as_constraint(constraint)
         self.prior = prior
         self.fixed = bool(fixed)
         _check_value(self.value, self.constraint)
-        self.stepsize = jnp.asarray(0.03 if stepsize is None else stepsize, jnp.float32)
+        self.stepsize = to_device(0.03 if stepsize is None else stepsize, jnp.float32)
         self.share = None if share is None else str(share)
 
     @property

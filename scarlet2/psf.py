@@ -14,6 +14,7 @@ import numpy as np
 from jaxtyping import Array
 
 from . import _fftlog
+from ._jit import to_device
 from .fourier import interp_ln_k, pixel_ft
 
 
@@ -117,7 +118,7 @@ class ArrayPSF(PSF):
     array: Array
 
     def __init__(self, array):
-        a = jnp.asarray(array, jnp.float32)
+        a = to_device(array, jnp.float32)
         if a.ndim == 2:
             a = a[None]
         if a.ndim != 3:

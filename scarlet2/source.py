@@ -8,6 +8,7 @@ import numpy as np
 from jaxtyping import Array
 
 from . import _context
+from ._jit import to_device
 from .fourier import box_size
 from .morphology import Morphology, Point
 from .parameter import Parameter, as_parameter, value_of
@@ -79,7 +80,7 @@ class Source(eqx.Module):
                 if nb != (frame.n_bands,):
                     raise ValueError(f"spectrum has shape {nb}, the frame has {frame.n_bands} bands {frame.bands}")
         origin = np.round(yx)
-        self.origin = jnp.asarray(origin, jnp.int32)
+        self.origin = to_device(origin, jnp.int32)
         # bounded: a centre may move up to MAX_SHIFT pixels, never wander off to a neighbour
         self.offset = Parameter(yx - origin, (-MAX_SHIFT, MAX_SHIFT), fixed=fixed_center, stepsize=0.03)
         if box is None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._jit import compiled, platform
 from .parameter import free_parameters, free_slots, set_values
 
 MAX_DENSE = 4000
 
 
-@eqx.filter_jit
 def _hessian(x, scene, renderers):
     from .fitting import neg_log_posterior_core
 
@@ -45,7 +44,8 @@ def uncertainties(scene, observations, covariance=False):
             f"{x.size} free parameters: too many for a dense Fisher matrix (limit {MAX_DENSE}); "
             "fix free-form morphologies or sample the posterior instead"
         )
-    h = np.asarray(_hessian(x.astype(jnp.float32), core, renderers), np.float64)
+    hessian = compiled(_hessian, platform(renderers[0].data))
+    h = np.asarray(hessian(x.astype(jnp.float32), core, renderers), np.float64)
     h = 0.5 * (h + h.T)
     try:
         cov = np.linalg.inv(h)

@@ -1,0 +1,51 @@
+"""Jitted entry points compiled with per-backend XLA options."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import numpy as np
+
+#: XLA options for scarlet2's compiled programs (fit chunks, renders, chi^2, Fisher matrices),
+#: per backend. On CPU (2 cores, measured with benchmarks/compare.py and A/B runs of the compiled
+#: fit chunk): optimisation level 1 and the classic fusion emitters compile ~2x faster than the
+#: defaults (0.8 s instead of 1.3-1.5 s for the HSC blend) at the same run time; without YNNPACK
+#: fusions an iteration is 10-20% faster (its reductions compete with the FFTs for the cores).
+#: Edit the dict to override; a backend not listed gets XLA's defaults.
+COMPILER_OPTIONS = {
+    "cpu": {
+        "xla_backend_optimization_level": 1,
+        "xla_cpu_use_fusion_emitters": False,
+        "xla_cpu_experimental_ynn_fusion_type": "",
+    }
+}
+
+_COMPILED = {}
+
+
+def compiled(fn, backend: str):
+    """``fn`` under ``equinox.filter_jit`` with ``backend``'s :data:`COMPILER_OPTIONS` (one
+    wrapper per function, backend and options, so its compilation cache is kept)."""
+    options = COMPILER_OPTIONS.get(backend, {})
+    key = (fn, backend, tuple(sorted(options.items())))
+    if key not in _COMPILED:
+        _COMPILED[key] = eqx.filter_jit(fn, compiler_options=dict(options))
+    return _COMPILED[key]
+
+
+def platform(array) -> str:
+    """The platform ("cpu", "gpu", "tpu") an array lives on."""
+    return next(iter(array.devices())).platform
+
+
+def to_device(x, dtype):
+    """``jnp.asarray(x, dtype)`` without compiling: host values are converted with numpy and
+    copied with ``jax.device_put`` (``jnp.asarray`` of a host array, or a conversion on the
+    device, compiles a small program for every new shape and dtype, ~15-20 ms each on a CPU)."""
+    if isinstance(x, jax.Array):
+        return x if x.dtype == dtype else x.astype(dtype)
+    try:
+        host = np.asarray(x, dtype=dtype)
+    except jax.errors.TracerArrayConversionError:  # e.g. a list of traced values
+        return jax.numpy.asarray(x, dtype)
+    return jax.device_put(host)
