@@ -61,3 +61,36 @@ def test_progress_bar_can_be_shown(capsys):
     scene, obs = _scene_and_obs(3)
     sc.fit(scene, obs, max_iter=120, progress=True)
     assert "fit" in capsys.readouterr().err
+
+
+def test_initialization_compiles_one_render_for_all_components():
+    """The linear spectra of `initialize` render every component through the observation with
+    one compiled program (the scene with one-hot spectra), not one program per component kind."""
+    from scarlet2.init import solve_linear_spectra
+    from scarlet2.simulate import simulate_blend
+
+    sim = simulate_blend(4)
+    obs = sc.Observation(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands)
+    scene = sc.initialize(obs, sim.positions, solve_spectra=False)
+    kinds = {(type(c.morphology), s.box) for s in scene.sources for c in getattr(s, "components", ())}
+    assert len(kinds) >= 3  # several programs, were each component rendered on its own
+
+    renders = []
+
+    def listener(name, duration, fun_name="", **kw):
+        if name == COMPILE_EVENT and "_render_obs" in fun_name:
+            renders.append(fun_name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        solved = solve_linear_spectra(scene, obs)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert len(renders) <= 1, renders
+
+    # the spectra are the per-band least-squares fit for these (unfitted) morphologies
+    def chi2(s):
+        model = np.asarray(sc.render(s, obs))
+        return np.sum(np.asarray(obs.weights) * (model - np.asarray(obs.data)) ** 2) / model.size
+
+    assert chi2(solved) < 3 and chi2(solved) < 0.1 * chi2(scene)
