@@ -209,13 +209,13 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
     w, r = np.asarray(obs.weights), np.asarray(obs.data) - model
     for k, (_, s) in enumerate(srcs):
         kinds.append(s.kind)
-        c = np.asarray(s.center, float)
+        c = np.asarray(s.origin, float) + np.asarray(s.offset.value, float)  # host: no eager ops
         out["y"][k], out["x"][k] = c
         e = err_of.get(id(s.offset))
         if e is not None:
             out["y_err"][k], out["x_err"][k] = e
         out["center_at_bound"][k] = bool(np.any(np.abs(np.asarray(s.offset.value)) > 0.99 * MAX_SHIFT))
-        flux = np.asarray(s.flux(), float)
+        flux = sum(_component_flux(cm) for cm in s.components)
         out["flux"][k] = flux
         spec_ids = [id(cm.spectrum) for cm in s.components]
         if cov is not None and all(i in index for i in spec_ids):
@@ -238,7 +238,7 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
             out["flux_err"][k] = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
         for j, cm in enumerate(s.components):
             comp_kinds[k, j] = type(cm.morphology).__name__.lower()
-            out["component_flux"][k, j] = np.asarray(cm.flux(), float)
+            out["component_flux"][k, j] = _component_flux(cm)
             m = cm.morphology
             for name, attr in (("sersic_n", "n"), ("r_e", "r_e")):
                 if hasattr(m, attr):
@@ -255,7 +255,8 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         out["flux_at_floor"][k] = bool(np.any(flux <= floor))
         # reduced chi^2 over the source's box
         h, wd = s.box
-        y0, x0 = int(s.origin[0]) - h // 2, int(s.origin[1]) - wd // 2
+        oy, ox = (int(v) for v in np.asarray(s.origin))
+        y0, x0 = oy - h // 2, ox - wd // 2
         ys = slice(max(y0, 0), max(y0 + h, 0))
         xs = slice(max(x0, 0), max(x0 + wd, 0))
         ww, rr = w[:, ys, xs], r[:, ys, xs]
@@ -304,3 +305,10 @@ def render_dataarray(ds: xr.Dataset, scene) -> xr.DataArray:
     model = np.asarray(render(scene, obs))
     out = xr.DataArray(model, dims=("band", "y", "x"), coords={"band": ds["band"].values}, name="model")
     return _attach_wcs(out.to_dataset(), get_wcs(ds))["model"]
+
+
+def _component_flux(component) -> np.ndarray:
+    """Per-band flux of a component, on the host (Component.flux in numpy)."""
+    flux = np.asarray(component.spectrum.value, float)
+    m = component.morphology
+    return flux * float(np.sum(np.asarray(m.array.value))) if hasattr(m, "array") else flux

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._jit import compiled, platform
+from ._jit import compiled, platform, to_device
 from .parameter import free_parameters, free_slots, set_values
 
 MAX_DENSE = 4000
@@ -38,14 +37,16 @@ def uncertainties(scene, observations, covariance=False):
 
     core, renderers = prepare(scene, observations)
     slots = free_slots(core)
-    x, unravel = ravel_pytree([p.value for p, _ in slots])
+    values = [np.asarray(p.value) for p, _ in slots]  # flattened on the host: no eager ops
+    dtype = renderers[0].data.dtype  # the observation's precision, as in the fit
+    x = np.concatenate([v.ravel() for v in values]).astype(dtype)
     if x.size > MAX_DENSE:
         raise ValueError(
             f"{x.size} free parameters: too many for a dense Fisher matrix (limit {MAX_DENSE}); "
             "fix free-form morphologies or sample the posterior instead"
         )
     hessian = compiled(_hessian, platform(renderers[0].data))
-    h = np.asarray(hessian(x.astype(jnp.float32), core, renderers), np.float64)
+    h = np.asarray(hessian(to_device(x, dtype), core, renderers), np.float64)
     h = 0.5 * (h + h.T)
     try:
         cov = np.linalg.inv(h)
@@ -53,7 +54,8 @@ def uncertainties(scene, observations, covariance=False):
         cov = np.full(h.shape, np.inf)
     var = np.diag(cov)
     err = np.where(var > 0, np.sqrt(np.abs(var)), np.inf)
-    per_slot = [np.asarray(e, np.float64) for e in unravel(jnp.asarray(err))]
+    cuts = np.cumsum([v.size for v in values])[:-1]
+    per_slot = [e.reshape(v.shape) for e, v in zip(np.split(err, cuts), values, strict=True)]
     errs = [None] * len(free_parameters(core))
     for (_, members), e in zip(slots, per_slot, strict=True):
         for i in members:
