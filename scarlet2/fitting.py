@@ -237,6 +237,11 @@ def _chi2(scene, renderers):
 def render(scene, observation):
     """The scene's model as seen by ``observation`` (bands x y x x)."""
     core, (renderer,) = prepare(scene, [observation])
+    return render_core(core, renderer)
+
+
+def render_core(core, renderer):
+    """:func:`render` of a :func:`prepare`-d scene: for many renders of one structure."""
     return compiled(_render_obs, platform(renderer.data))(core, renderer)
 
 

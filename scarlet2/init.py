@@ -194,7 +194,7 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     from scipy import sparse
     from scipy.optimize import lsq_linear
 
-    from .fitting import render
+    from .fitting import prepare, render_core
 
     comps = [(i, j) for i, s in enumerate(scene.sources) for j in range(len(getattr(s, "components", ())))]
     skies = [i for i, s in enumerate(scene.sources) if isinstance(s, Background)]
@@ -206,11 +206,17 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     sw = np.sqrt(np.asarray(observation.weights, np.float64))
     nbo, ny, nx = data.shape
     rows = [[] for _ in range(nbo)]
-    no_sky = np.zeros((len(skies), nb))
-    for col in range(len(comps)):
-        unit = np.zeros((len(comps), nb))
-        unit[col] = 1.0
-        img = np.asarray(render(_with_spectra(scene, comps, unit, skies, no_sky), observation), np.float64)
+    # every spectrum and sky at 0, prepared once; each column sets one component's spectrum to 1
+    dark, (renderer,) = prepare(
+        _with_spectra(scene, comps, np.zeros((len(comps), nb)), skies, np.zeros((len(skies), nb))), [observation]
+    )
+    for col, (i, j) in enumerate(comps):
+        lit = eqx.tree_at(
+            lambda s, i=i, j=j: s.sources[i].components[j].spectrum.value,
+            dark,
+            to_device(np.ones(nb), dark.sources[i].components[j].spectrum.value.dtype),
+        )
+        img = np.asarray(render_core(lit, renderer), np.float64)
         for k in range(nbo):
             nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
             rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz]))
