@@ -29,8 +29,8 @@ def uncertainties(scene, observations, covariance=False):
 
     Returns a list aligned with ``scarlet2.parameter.free_parameters(scene)`` (shared parameters
     repeat their error); each entry has the parameter's shape. The covariance is over the distinct
-    slots of :func:`scarlet2.parameter.free_slots`. Non-positive-definite directions (an
-    unconstrained degeneracy) get ``inf``.
+    slots of :func:`scarlet2.parameter.free_slots`; see :func:`covariance_from_hessian` for
+    degenerate directions (parameters they dominate get ``inf``).
     With ``covariance=True`` also the full covariance matrix over the flattened free parameters.
     """
     from .fitting import prepare
@@ -47,13 +47,8 @@ def uncertainties(scene, observations, covariance=False):
         )
     hessian = compiled(_hessian, platform(renderers[0].data))
     h = np.asarray(hessian(to_device(x, dtype), core, renderers), np.float64)
-    h = 0.5 * (h + h.T)
-    try:
-        cov = np.linalg.inv(h)
-    except np.linalg.LinAlgError:
-        cov = np.full(h.shape, np.inf)
-    var = np.diag(cov)
-    err = np.where(var > 0, np.sqrt(np.abs(var)), np.inf)
+    cov, var = covariance_from_hessian(h)
+    err = np.sqrt(var)
     cuts = np.cumsum([v.size for v in values])[:-1]
     per_slot = [e.reshape(v.shape) for e, v in zip(np.split(err, cuts), values, strict=True)]
     errs = [None] * len(free_parameters(core))
@@ -61,3 +56,27 @@ def uncertainties(scene, observations, covariance=False):
         for i in members:
             errs[i] = e
     return (errs, cov) if covariance else errs
+
+
+def covariance_from_hessian(h, rtol=1e-5):
+    """Covariance and per-parameter variances from a Hessian of the negative log posterior.
+
+    The Hessian is equilibrated (unit diagonal) and eigen-decomposed. Curvatures below ``rtol``
+    times the largest are at the noise level of a float32 Hessian or are real degeneracies
+    (e.g. how a source's flux splits between bulge and disk); they are raised to that floor, so
+    the covariance is positive semi-definite and combinations orthogonal to the degeneracy (the
+    source's total flux) keep their finite errors. A parameter whose variance comes mostly from
+    such floored directions is not constrained by the data: its variance is ``inf``.
+    """
+    h = 0.5 * (h + h.T)
+    d = np.sqrt(np.abs(np.diag(h)))
+    d[d == 0] = 1.0
+    lam, v = np.linalg.eigh(h / d[:, None] / d[None, :])
+    if not lam.size or lam[-1] <= 0:
+        return np.full(h.shape, np.inf), np.full(h.shape[0], np.inf)
+    floor = rtol * lam[-1]
+    inv = 1.0 / np.maximum(lam, floor)
+    cov = (v * inv) @ v.T / d[:, None] / d[None, :]
+    share = (v**2 * inv) / np.maximum((v**2) @ inv, 1e-300)[:, None]  # each direction's part of each variance
+    floored = share[:, lam < floor].sum(axis=1) > 0.5
+    return cov, np.where(floored, np.inf, np.diag(cov))

@@ -75,3 +75,26 @@ def test_fit_chi2_excludes_the_prior():
         fitted, info = sc.fit(scene, obs, max_iter=300, progress=False)
         chi2 = float(np.sum(w * (np.asarray(sc.render(fitted, obs)) - data) ** 2))
         assert info.chi2 == pytest.approx(chi2, rel=1e-4)
+
+
+def test_covariance_from_hessian_handles_a_degenerate_split():
+    """Only a + b is constrained (a bulge/disk flux split): a and b get inf, their sum and the
+    independent c keep exact finite variances, also with float32-level noise that makes the
+    Hessian slightly indefinite (as an unconverged fit's does)."""
+    from scarlet2.uncertainty import covariance_from_hessian
+
+    h = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 4.0]]) * 1e4
+    rng = np.random.default_rng(0)
+    for noise in (0.0, 1e-7):
+        e = rng.normal(0, noise, (3, 3)) * 1e4
+        cov, var = covariance_from_hessian(h + e + e.T)
+        assert np.isinf(var[0]) and np.isinf(var[1])
+        assert var[2] == pytest.approx(0.25e-4, rel=1e-4)
+        s = np.array([1.0, 1.0, 0.0])
+        assert s @ cov @ s == pytest.approx(1e-4, rel=1e-3)  # loss (a + b)^2 / 2 x 1e4
+        assert np.all(np.linalg.eigvalsh(cov) >= -1e-12)  # positive semi-definite: no NaN errors
+    # a well-conditioned Hessian is simply inverted
+    g = np.array([[2.0, 0.5], [0.5, 1.0]])
+    cov, var = covariance_from_hessian(g)
+    np.testing.assert_allclose(cov, np.linalg.inv(g), rtol=1e-10)
+    np.testing.assert_allclose(var, np.diag(np.linalg.inv(g)), rtol=1e-10)
