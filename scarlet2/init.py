@@ -9,9 +9,11 @@ the peak of the unit-flux model seen through that band's PSF (Gaussian approxima
 from __future__ import annotations
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ._jit import to_device
+from ._jit import compiled, platform, to_device
 from .fourier import box_size
 from .frame import Frame
 from .morphology import ArrayMorphology, Sersic
@@ -194,7 +196,7 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     from scipy import sparse
     from scipy.optimize import lsq_linear
 
-    from .fitting import prepare, render_core
+    from .fitting import prepare
 
     comps = [(i, j) for i, s in enumerate(scene.sources) for j in range(len(getattr(s, "components", ())))]
     skies = [i for i, s in enumerate(scene.sources) if isinstance(s, Background)]
@@ -206,20 +208,20 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     sw = np.sqrt(np.asarray(observation.weights, np.float64))
     nbo, ny, nx = data.shape
     rows = [[] for _ in range(nbo)]
-    # every spectrum and sky at 0, prepared once; each column sets one component's spectrum to 1
+    # every spectrum and sky at 0, prepared once; each image sets one component's spectrum to 1
     dark, (renderer,) = prepare(
         _with_spectra(scene, comps, np.zeros((len(comps), nb)), skies, np.zeros((len(skies), nb))), [observation]
     )
-    for col, (i, j) in enumerate(comps):
-        lit = eqx.tree_at(
-            lambda s, i=i, j=j: s.sources[i].components[j].spectrum.value,
-            dark,
-            to_device(np.ones(nb), dark.sources[i].components[j].spectrum.value.dtype),
-        )
-        img = np.asarray(render_core(lit, renderer), np.float64)
-        for k in range(nbo):
-            nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
-            rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz]))
+    render_batch = compiled(_unit_images, platform(renderer.data))
+    for start in range(0, len(comps), UNIT_IMAGE_BATCH):
+        cols = np.arange(start, start + UNIT_IMAGE_BATCH)  # past the end: all dark, ignored
+        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(cols, np.int32)), np.float64)
+        for col, img in zip(cols, images, strict=True):
+            if col >= len(comps):
+                break
+            for k in range(nbo):
+                nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
+                rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz]))
     spectra = np.array([np.asarray(scene.sources[i].components[j].spectrum.value, np.float64) for i, j in comps])
     sky = np.zeros(nb)
     ncol = len(comps) + (1 if skies else 0)
@@ -238,6 +240,26 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     levels = np.zeros((len(skies), nb))
     levels[:1] = sky  # the first Background takes the fitted level, any others stay at 0
     return _with_spectra(scene, comps, spectra, skies, levels)
+
+
+#: Unit-spectrum component images rendered per compiled call in :func:`solve_linear_spectra`:
+#: one call per batch (host overhead per call is a walk over the whole scene), and memory of
+#: this many frames, not of all components.
+UNIT_IMAGE_BATCH = 8
+
+
+def _unit_images(dark, renderer, comps, cols):
+    """Observed images of the components ``comps[col]`` with unit spectra, one per ``col``
+    (traced; ``dark`` has every spectrum at 0), rendered one after another on the device."""
+    from .fitting import _render_obs
+
+    def lit(col):
+        on = (jnp.arange(len(comps)) == col).astype(renderer.data.dtype)
+        values = [jnp.ones_like(dark.sources[i].components[j].spectrum.value) * on[c] for c, (i, j) in enumerate(comps)]
+        paths = lambda s: [s.sources[i].components[j].spectrum.value for i, j in comps]  # noqa: E731
+        return _render_obs(eqx.tree_at(paths, dark, values), renderer)
+
+    return jax.lax.map(lit, cols)
 
 
 def _with_spectra(scene, comps, spectra, skies, levels):
