@@ -78,7 +78,7 @@ def test_initialization_compiles_one_render_for_all_components():
     renders = []
 
     def listener(name, duration, fun_name="", **kw):
-        if name == COMPILE_EVENT and "_render_obs" in fun_name:
+        if name == COMPILE_EVENT and ("_render_obs" in fun_name or "_unit_images" in fun_name):
             renders.append(fun_name)
 
     jax.monitoring.register_event_duration_secs_listener(listener)
