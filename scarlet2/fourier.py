@@ -98,20 +98,12 @@ def interp_ln_k(table, k2):
     return table[..., j] * (1 - s) + table[..., j + 1] * s
 
 
-def center_psf(image, shape):
-    """Embed a centred (odd or even) PSF image into ``shape`` with its centre at pixel (0, 0)."""
-    ph, pw = _check_fits(image.shape[-2:], shape)
-    out = jnp.zeros(image.shape[:-2] + tuple(shape), image.dtype)
-    out = out.at[..., :ph, :pw].set(image)
-    return jnp.roll(out, (-(ph // 2), -(pw // 2)), axis=(-2, -1))
-
-
-def center_psf_numpy(image, shape):
-    """:func:`center_psf` with numpy, on the host."""
-    ph, pw = _check_fits(image.shape[-2:], shape)
-    out = np.zeros(image.shape[:-2] + tuple(shape), image.dtype)
-    out[..., :ph, :pw] = image
-    return np.roll(out, (-(ph // 2), -(pw // 2)), axis=(-2, -1))
+def center_psf(image, shape, xp=jnp):
+    """Embed a centred (odd or even) PSF image into ``shape`` with its centre at pixel (0, 0);
+    ``xp`` is the array namespace (``jax.numpy`` in programs, ``numpy`` on the host)."""
+    (ph, pw), (h, w) = _check_fits(image.shape[-2:], shape), shape
+    out = xp.pad(image, [(0, 0)] * (image.ndim - 2) + [(0, h - ph), (0, w - pw)])
+    return xp.roll(out, (-(ph // 2), -(pw // 2)), axis=(-2, -1))
 
 
 def _check_fits(psf_shape, shape):

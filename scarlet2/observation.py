@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._jit import to_device
-from .fourier import center_psf, center_psf_numpy, fast_size, kgrid, kgrid_numpy, pixel_ft
+from .fourier import center_psf, fast_size, kgrid, kgrid_numpy, pixel_ft
 from .frame import Frame, _celestial
 from .psf import PSF, ArrayPSF
 
@@ -171,7 +171,7 @@ def difference_kernel_numpy(psf_images, model_psf, canvas_shape, eps=1e-4):
     if model is None:
         return None
     model_ft = model * np.sinc(ky / (2 * np.pi)) * np.sinc(kx / (2 * np.pi))
-    psf_ft = np.fft.rfft2(center_psf_numpy(psf_images, canvas_shape))
+    psf_ft = np.fft.rfft2(center_psf(psf_images, canvas_shape, xp=np))
     return psf_ft * model_ft / (model_ft**2 + eps**2)
 
 

@@ -47,7 +47,7 @@ def uncertainties(scene, observations, covariance=False):
         )
     hessian = compiled(_hessian, platform(renderers[0].data))
     h = np.asarray(hessian(to_device(x, dtype), core, renderers), np.float64)
-    cov, var = covariance_from_hessian(h)
+    cov, var = covariance_from_hessian(h, rtol=100 * np.finfo(dtype).eps)  # 1e-5 for float32
     err = np.sqrt(var)
     cuts = np.cumsum([v.size for v in values])[:-1]
     per_slot = [e.reshape(v.shape) for e, v in zip(np.split(err, cuts), values, strict=True)]
@@ -61,22 +61,41 @@ def uncertainties(scene, observations, covariance=False):
 def covariance_from_hessian(h, rtol=1e-5):
     """Covariance and per-parameter variances from a Hessian of the negative log posterior.
 
-    The Hessian is equilibrated (unit diagonal) and eigen-decomposed. Curvatures below ``rtol``
-    times the largest are at the noise level of a float32 Hessian or are real degeneracies
-    (e.g. how a source's flux splits between bulge and disk); they are raised to that floor, so
-    the covariance is positive semi-definite and combinations orthogonal to the degeneracy (the
-    source's total flux) keep their finite errors. A parameter whose variance comes mostly from
-    such floored directions is not constrained by the data: its variance is ``inf``.
+    The Hessian is equilibrated (unit diagonal) and eigen-decomposed.
+
+    - A clearly negative curvature (below ``-rtol`` times the largest) means the fit ended against
+      a bound (a Sersic index at its limit, an ellipticity at the disk's edge): there is no
+      Gaussian approximation in that direction. The parameter that dominates it is held fixed
+      (variance ``inf``, no covariance with the others), and the rest is conditional on it, as
+      fitters report parameters at limits; repeated until no such direction is left.
+    - Curvatures within ``rtol`` of zero are at the noise level of the Hessian (``rtol`` ~ 100
+      machine epsilons of its computation) or real degeneracies (how a source's flux splits
+      between bulge and disk). They are raised to that floor, so the covariance is positive
+      semi-definite and combinations orthogonal to the degeneracy (the total flux) keep finite
+      errors; a parameter whose variance comes mostly from floored directions gets ``inf``.
     """
     h = 0.5 * (h + h.T)
+    n = h.shape[0]
     d = np.sqrt(np.abs(np.diag(h)))
     d[d == 0] = 1.0
-    lam, v = np.linalg.eigh(h / d[:, None] / d[None, :])
-    if not lam.size or lam[-1] <= 0:
-        return np.full(h.shape, np.inf), np.full(h.shape[0], np.inf)
-    floor = rtol * lam[-1]
-    inv = 1.0 / np.maximum(lam, floor)
-    cov = (v * inv) @ v.T / d[:, None] / d[None, :]
-    share = (v**2 * inv) / np.maximum((v**2) @ inv, 1e-300)[:, None]  # each direction's part of each variance
-    floored = share[:, lam < floor].sum(axis=1) > 0.5
-    return cov, np.where(floored, np.inf, np.diag(cov))
+    hs = h / d[:, None] / d[None, :]
+    keep = np.ones(n, bool)
+    while keep.any():
+        lam, v = np.linalg.eigh(hs[np.ix_(keep, keep)])
+        if lam[-1] <= 0:
+            keep[:] = False
+        elif lam[0] < -rtol * lam[-1]:
+            keep[np.flatnonzero(keep)[np.argmax(np.abs(v[:, 0]))]] = False  # at a bound: hold fixed
+        else:
+            break
+    cov, var = np.zeros((n, n)), np.full(n, np.inf)
+    np.fill_diagonal(cov, np.inf)
+    if keep.any():
+        floor = rtol * lam[-1]
+        inv = 1.0 / np.maximum(lam, floor)
+        sub = (v * inv) @ v.T / d[keep, None] / d[None, keep]
+        share = (v**2 * inv) / ((v**2) @ inv)[:, None]  # each direction's part of each variance
+        floored = share[:, lam < floor].sum(axis=1) > 0.5
+        cov[np.ix_(keep, keep)] = sub
+        var[keep] = np.where(floored, np.inf, np.diag(sub))
+    return cov, var

@@ -98,3 +98,15 @@ def test_covariance_from_hessian_handles_a_degenerate_split():
     cov, var = covariance_from_hessian(g)
     np.testing.assert_allclose(cov, np.linalg.inv(g), rtol=1e-10)
     np.testing.assert_allclose(var, np.diag(np.linalg.inv(g)), rtol=1e-10)
+
+
+def test_covariance_from_hessian_holds_a_parameter_at_its_bound():
+    """A fit ended against a bound (negative curvature, as a Sersic index at its limit gives):
+    that parameter gets inf and is held fixed; the others get their conditional variances."""
+    from scarlet2.uncertainty import covariance_from_hessian
+
+    h = np.array([[4.0, 0.5, 0.0], [0.5, -2.0, 0.3], [0.0, 0.3, 1.0]])
+    cov, var = covariance_from_hessian(h)
+    assert np.isinf(var[1]) and np.isinf(cov[1, 1]) and cov[0, 1] == cov[1, 2] == 0
+    np.testing.assert_allclose(var[[0, 2]], [0.25, 1.0], rtol=1e-10)  # inverse of h without row/col 1
+    np.testing.assert_allclose(cov[np.ix_([0, 2], [0, 2])], np.linalg.inv(h[np.ix_([0, 2], [0, 2])]), rtol=1e-10)
