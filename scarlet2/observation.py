@@ -24,10 +24,11 @@ class Geometry(NamedTuple):
 
     @classmethod
     def build(cls, frame: Frame, observations) -> Geometry:
-        # pad by the largest PSF radius: boxes reaching outside the frame still convolve in,
-        # and the FFT's wrap-around lands only in the padding we crop away.
-        ry = max(o.psf_shape[0] // 2 for o in observations) + 1
-        rx = max(o.psf_shape[1] // 2 for o in observations) + 1
+        # pad by the largest PSF stamp's radius: light of boxes reaching outside the frame
+        # still convolves in, and the FFT's wrap-around lands only in the padding we crop away
+        # (a frame pixel sees canvas pixels within the radius, all inside the canvas).
+        ry = max(o.psf_shape[0] // 2 for o in observations)
+        rx = max(o.psf_shape[1] // 2 for o in observations)
         ny, nx = frame.shape
         return cls(frame.shape, (ry, rx), (fast_size(ny + 2 * ry), fast_size(nx + 2 * rx)))
 
@@ -200,9 +201,12 @@ class ObservationRenderer(eqx.Module):
         """Convolve the padded canvas (frame bands), crop to the observation, add the sky."""
         g = self.geometry
         c = canvas[jnp.array(self.band_index)] if self.band_index != tuple(range(canvas.shape[0])) else canvas
-        img = jnp.fft.irfft2(jnp.fft.rfft2(c) * self.kernel_ft, s=g.canvas_shape)
         (py, px), (ny, nx) = g.pad, g.frame_shape
-        img = img[:, py : py + ny, px : px + nx]
+        # the inverse FFT one axis at a time, cropping the rows in between: the last pass (and
+        # the first of the gradient's forward FFT) runs on the frame's rows only, not the
+        # canvas's (~15% less FFT work per iteration on the HSC blend)
+        rows = jnp.fft.ifft(jnp.fft.rfft2(c) * self.kernel_ft, axis=-2)[:, py : py + ny]
+        img = jnp.fft.irfft(rows, n=g.canvas_shape[1], axis=-1)[:, :, px : px + nx]
         if sky is not None:
             img = img + sky[jnp.array(self.band_index)][:, None, None]
         return img
