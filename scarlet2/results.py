@@ -85,9 +85,9 @@ def fit_dataset(ds: xr.Dataset, catalog=None, model="parametric", errors=True, *
     if isinstance(model, Scene):
         scene = model
     else:
-        opts = MODELS[model] if isinstance(model, str) else dict(model or {})
         if isinstance(model, str) and model not in MODELS:
             raise ValueError(f"unknown model {model!r}; presets: {sorted(MODELS)}")
+        opts = MODELS[model] if isinstance(model, str) else dict(model or {})
         positions = detect_peaks(obs)[0] if catalog is None else catalog_positions(catalog, obs.wcs)
         if len(positions) == 0:
             raise ValueError("no sources: detection found none and no catalog was given")

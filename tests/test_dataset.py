@@ -137,3 +137,8 @@ def test_detect_and_render_through_accessor(good):
     model = ds.scarlet.render(scene)
     assert model.dims == ("band", "y", "x") and list(model.band.values) == list(sim.bands)
     assert float(model.sum()) > 0
+
+
+def test_unknown_model_preset_is_named(good):
+    with pytest.raises(ValueError, match=r"unknown model 'bulge-only'; presets: \['freeform', 'parametric', 'single'\]"):
+        good.scarlet.fit(catalog=np.array([[15.0, 20.0]]), model="bulge-only", progress=False)
