@@ -140,5 +140,6 @@ def test_detect_and_render_through_accessor(good):
 
 
 def test_unknown_model_preset_is_named(good):
-    with pytest.raises(ValueError, match=r"unknown model 'bulge-only'; presets: \['freeform', 'parametric', 'single'\]"):
+    presets = r"\['freeform', 'parametric', 'single'\]"
+    with pytest.raises(ValueError, match=r"unknown model 'bulge-only'; presets: " + presets):
         good.scarlet.fit(catalog=np.array([[15.0, 20.0]]), model="bulge-only", progress=False)
