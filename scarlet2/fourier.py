@@ -50,14 +50,21 @@ def kgrid(shape, dtype=jnp.float32):
     return jnp.asarray(ky, dtype), jnp.asarray(kx, dtype)
 
 
+def transfer_numpy(shape, model_psf):
+    """Model PSF x pixel on the rfft grid of ``shape`` in float64 numpy, or None when the PSF
+    has no numpy form (``fourier_numpy``)."""
+    ky, kx = kgrid_numpy(tuple(shape))
+    psf = model_psf.fourier_numpy(ky, kx)
+    return None if psf is None else psf * np.sinc(ky / (2 * np.pi)) * np.sinc(kx / (2 * np.pi))
+
+
 def box_transfer(shape, model_psf, dtype=jnp.float32):
     """Model PSF x pixel on the rfft grid of a box of ``shape``: what every analytic profile is
     multiplied by. A constant computed on the host when the PSF has a numpy form (fewer
     operations to compile and run), else computed in the program."""
-    kyn, kxn = kgrid_numpy(tuple(shape))
-    host = model_psf.fourier_numpy(kyn, kxn)
+    host = transfer_numpy(shape, model_psf)
     if host is not None:
-        return jnp.asarray(host * np.sinc(kyn / (2 * np.pi)) * np.sinc(kxn / (2 * np.pi)), dtype)
+        return jnp.asarray(host, dtype)
     ky, kx = kgrid(shape, dtype)
     return model_psf.fourier(ky, kx) * pixel_ft(ky, kx)
 

@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._jit import to_device
-from .fourier import center_psf, fast_size, kgrid, kgrid_numpy, pixel_ft
+from .fourier import center_psf, fast_size, kgrid, pixel_ft, transfer_numpy
 from .frame import Frame, _celestial
 from .psf import PSF, ArrayPSF
 
@@ -167,11 +167,9 @@ def _kernel_jit(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype):
 
 def difference_kernel_numpy(psf_images, model_psf, canvas_shape, eps=1e-4):
     """:func:`difference_kernel` in float64 numpy, or None when the model PSF has no numpy form."""
-    ky, kx = kgrid_numpy(tuple(canvas_shape))
-    model = model_psf.fourier_numpy(ky, kx)
-    if model is None:
+    model_ft = transfer_numpy(canvas_shape, model_psf)
+    if model_ft is None:
         return None
-    model_ft = model * np.sinc(ky / (2 * np.pi)) * np.sinc(kx / (2 * np.pi))
     psf_ft = np.fft.rfft2(center_psf(psf_images, canvas_shape, xp=np))
     return psf_ft * model_ft / (model_ft**2 + eps**2)
 
