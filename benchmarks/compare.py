@@ -89,10 +89,15 @@ def make_case(name: str, folder: Path) -> Path | None:
     return out
 
 
-def run_side(side: str, case_path: Path, n_iter: int, cpus: list[int] | None = None) -> dict:
+def run_side(
+    side: str, case_path: Path, n_iter: int, cpus: list[int] | None = None, threads: int | None = None
+) -> dict:
     py = reference_python() if side == "reference" else Path(sys.executable)
     script = HERE / ("_reference_runner.py" if side == "reference" else "_ours_runner.py")
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    env.pop("PJRT_NPROC", None)
+    if threads:  # XLA's CPU thread pool, the same for both sides (scarlet2.set_cpu_threads)
+        env["PJRT_NPROC"] = str(threads)
     # pinned before the interpreter starts: XLA sizes its thread pool from the CPU affinity
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     t0 = time.perf_counter()
@@ -172,7 +177,9 @@ def markdown(summary: dict, meta: dict) -> str:
     lines = [
         f"Measured {meta['date']} on {meta['machine']}; {meta['iters']} iterations, "
         f"{meta['repeat']} alternating repetitions (medians; ratio = median of per-pair ours/reference)"
-        + (f"; both sides pinned to CPUs {meta['pinned_cpus']}." if meta.get("pinned_cpus") else "."),
+        + (f"; both sides pinned to CPUs {meta['pinned_cpus']}" if meta.get("pinned_cpus") else "")
+        + (f"; both sides with {meta['threads']} XLA CPU thread(s)" if meta.get("threads") else "")
+        + ".",
         "",
         "| case | side | " + " | ".join(c[1] for c in cols) + " |",
         "|" + "---|" * (len(cols) + 2),
@@ -201,6 +208,11 @@ def main(argv=None) -> dict:
         help="pin both sides to these CPUs, e.g. 0 or 0,1 (Linux; default: no pinning). XLA sizes its "
         "thread pool from the process's CPU affinity",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="XLA CPU threads for both sides (PJRT_NPROC; default: XLA's, one per core). 1 is scarlet2's CLI default",
+    )
     args = p.parse_args(argv)
     cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else None
     sides = ["ours"] if args.no_reference else ["ours", "reference"]
@@ -217,7 +229,7 @@ def main(argv=None) -> dict:
             for r in range(args.repeat):
                 order = sides if r % 2 == 0 else sides[::-1]  # A B, then B A
                 for side in order:
-                    raw = run_side(side, path, args.iters, cpus)
+                    raw = run_side(side, path, args.iters, cpus, args.threads)
                     results[name][side].append(measure(raw, case, args.iters))
                     print(f"{name} {side} rep {r}: {results[name][side][-1]}", file=sys.stderr)
     meta = {
@@ -229,6 +241,7 @@ def main(argv=None) -> dict:
         "reference": None if args.no_reference else REFERENCE_SPEC,
         "our_compilation_cache": args.cache,
         "pinned_cpus": cpus,
+        "threads": args.threads,
     }
     summary = summarize(results)
     out = Path(args.out)

@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 # the xarray layer (registers the .scarlet accessors on import)
 from . import accessor as _accessor  # noqa: E402,F401
 from . import simulate  # noqa: E402
-from .config import enable_compilation_cache
+from .config import enable_compilation_cache, set_cpu_threads
 from .constraints import Interval, Positive, Real, Simplex, UnitDisk
 from .dataset import SchemaError, from_arrays, from_fits, get_wcs, to_observation, validate  # noqa: E402
 from .fitting import FitInfo, fit, log_likelihood, render
@@ -65,6 +65,7 @@ __all__ = [
     "save_scene",
     "simulate",
     "sersic_bn",
+    "set_cpu_threads",
     "to_observation",
     "uncertainties",
     "validate",

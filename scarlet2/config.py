@@ -33,3 +33,58 @@ def enable_compilation_cache(path=None, min_compile_time_s: float = 0.2) -> Path
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_s))
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+def set_cpu_threads(n: int | None) -> int | None:
+    """Size XLA's CPU thread pool: how many threads one compiled program's operations run on.
+
+    XLA's default is one thread per core, and it splits large operations (the FFTs) across
+    them. At scarlet2's sizes (canvases of ~10^4 pixels per band) the hand-offs cost more than
+    the extra threads bring: on a 2-core machine one thread makes an HSC-blend iteration
+    ~0.69 ms instead of ~1.0 ms, with the same compile time (docs/performance.md, Threads).
+    To use many cores for many fits, run one process per core, each with one thread. Large
+    frames on machines with many cores may prefer more threads: measure.
+
+    JAX makes its CPU client once per process, sizing the pool from the ``PJRT_NPROC``
+    environment variable; this sets that variable, so call it before the first JAX computation
+    (or set ``PJRT_NPROC`` yourself). The ``scarlet2`` command line calls it (``--threads``).
+
+    Parameters
+    ----------
+    n
+        Threads (>= 1), or None for XLA's default (one per core).
+
+    Returns
+    -------
+    The previous setting (None if it was XLA's default).
+
+    Raises
+    ------
+    RuntimeError
+        If JAX's backends were already started with another setting (the pool cannot change).
+    ValueError
+        If ``n`` is not a positive integer or None.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"set_cpu_threads: give a positive number of threads or None, not {n!r}")
+    previous = os.environ.get("PJRT_NPROC")
+    wanted = None if n is None else str(n)
+    if wanted != previous and _backends_started():
+        raise RuntimeError(
+            f"set_cpu_threads({n}): JAX's CPU client already runs with PJRT_NPROC={previous or 'unset'} "
+            "(it is made once per process); call set_cpu_threads before the first JAX computation, "
+            f"or start Python with PJRT_NPROC={n or ''} in the environment"
+        )
+    if wanted is None:
+        os.environ.pop("PJRT_NPROC", None)
+    else:
+        os.environ["PJRT_NPROC"] = wanted
+    return None if previous is None else int(previous)
+
+
+def _backends_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # pragma: no cover - JAX moved its internals: assume it has started
+        return True
+    return bool(xla_bridge.backends_are_initialized())
