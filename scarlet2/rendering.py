@@ -129,9 +129,11 @@ def _paste_bwd(res, ct):
     h, w = images.shape[1:]
     zero = jnp.zeros((), jnp.int32)
     windows = jax.vmap(lambda s: jax.lax.dynamic_slice(ct, (zero, s[0], s[1]), (nb, h, w)))(starts)
-    # products + reductions rather than einsum: XLA fuses them, a dot would transpose first
+    # over the 5 bands a fused product + sum is fastest; over the box's pixels a dot is (A/B on
+    # HSC, one thread: 0.65 -> 0.62 ms per iteration; an einsum for d_images was slower)
     d_images = jnp.sum(windows * spectra[:, :, None, None], axis=1)
-    d_spectra = jnp.sum(windows * images[:, None], axis=(2, 3))
+    # HIGHEST: full float32 on accelerators too (their default dot may round to tf32/bf16)
+    d_spectra = jnp.einsum("ibhw,ihw->ib", windows, images, precision=jax.lax.Precision.HIGHEST)
     return ct, d_images, d_spectra, None
 
 
