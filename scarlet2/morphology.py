@@ -139,8 +139,9 @@ def sersic_fourier(n, k2):
     j, s = ln_k_index(k2)
     windows = jax.vmap(lambda jj: jax.lax.dynamic_slice_in_dim(slab, jj, 2, axis=1))(j.ravel())
     at_k = windows[:, :, 0] + s.ravel()[:, None] * (windows[:, :, 1] - windows[:, :, 0])  # (P, 4)
-    # HIGHEST: a GPU's default float32 dot rounds to tf32 (~1e-3), above the 1e-4 flux accuracy
-    return jnp.matmul(at_k, w_n, precision=jax.lax.Precision.HIGHEST).reshape(k2.shape)
+    # a product and a 4-term sum, not a dot: XLA fuses it, and its gradient in n is a reduction
+    # instead of a (P, 4) x (P, 1) dot (and a GPU's default float32 dot would round to tf32)
+    return jnp.sum(at_k * w_n, axis=-1).reshape(k2.shape)
 
 
 class Sersic(_Elliptical):
