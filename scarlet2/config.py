@@ -69,7 +69,17 @@ def set_cpu_threads(n: int | None) -> int | None:
         raise ValueError(f"set_cpu_threads: give a positive number of threads or None, not {n!r}")
     previous = os.environ.get("PJRT_NPROC")
     wanted = None if n is None else str(n)
-    if wanted != previous and _backends_started():
+    started = _backends_started()
+    if wanted != previous and started is None:
+        import warnings
+
+        warnings.warn(
+            "set_cpu_threads: cannot tell whether JAX has started (its internals moved); the setting "
+            "applies only if no JAX computation has run yet in this process",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    elif wanted != previous and started:
         raise RuntimeError(
             f"set_cpu_threads({n}): JAX's CPU client already runs with PJRT_NPROC={previous or 'unset'} "
             "(it is made once per process); call set_cpu_threads before the first JAX computation, "
@@ -82,9 +92,11 @@ def set_cpu_threads(n: int | None) -> int | None:
     return None if previous is None else int(previous)
 
 
-def _backends_started() -> bool:
+def _backends_started() -> bool | None:
+    """Whether JAX has made its backends (None if this JAX version does not say)."""
     try:
         from jax._src import xla_bridge
-    except ImportError:  # pragma: no cover - JAX moved its internals: assume it has started
-        return True
-    return bool(xla_bridge.backends_are_initialized())
+
+        return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):  # pragma: no cover - depends on JAX's internals
+        return None
