@@ -56,7 +56,7 @@ def set_cpu_threads(n: int | None) -> int | None:
 
     Returns
     -------
-    The previous setting (None if it was XLA's default).
+    The previous setting (None if it was XLA's default or not a number).
 
     Raises
     ------
@@ -89,7 +89,7 @@ def set_cpu_threads(n: int | None) -> int | None:
         os.environ.pop("PJRT_NPROC", None)
     else:
         os.environ["PJRT_NPROC"] = wanted
-    return None if previous is None else int(previous)
+    return int(previous) if previous is not None and previous.isdigit() else None
 
 
 def _backends_started() -> bool | None:

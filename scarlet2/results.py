@@ -215,7 +215,7 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         if e is not None:
             out["y_err"][k], out["x_err"][k] = e
         out["center_at_bound"][k] = bool(np.any(np.abs(np.asarray(s.offset.value)) > 0.99 * MAX_SHIFT))
-        flux = sum(_component_flux(cm) for cm in s.components)
+        flux = np.asarray(s.flux(np), float)
         out["flux"][k] = flux
         spec_ids = [id(cm.spectrum) for cm in s.components]
         if cov is not None and all(i in index for i in spec_ids):
@@ -238,7 +238,7 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
             out["flux_err"][k] = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
         for j, cm in enumerate(s.components):
             comp_kinds[k, j] = type(cm.morphology).__name__.lower()
-            out["component_flux"][k, j] = _component_flux(cm)
+            out["component_flux"][k, j] = np.asarray(cm.flux(np), float)
             m = cm.morphology
             for name, attr in (("sersic_n", "n"), ("r_e", "r_e")):
                 if hasattr(m, attr):
@@ -305,10 +305,3 @@ def render_dataarray(ds: xr.Dataset, scene) -> xr.DataArray:
     model = np.asarray(render(scene, obs))
     out = xr.DataArray(model, dims=("band", "y", "x"), coords={"band": ds["band"].values}, name="model")
     return _attach_wcs(out.to_dataset(), get_wcs(ds))["model"]
-
-
-def _component_flux(component) -> np.ndarray:
-    """Per-band flux of a component, on the host (Component.flux in numpy)."""
-    flux = np.asarray(component.spectrum.value, float)
-    m = component.morphology
-    return flux * float(np.sum(np.asarray(m.array.value))) if hasattr(m, "array") else flux

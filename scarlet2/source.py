@@ -29,12 +29,12 @@ class Component(eqx.Module):
             raise TypeError(f"morphology must be a scarlet2 Morphology, got {type(morphology).__name__}")
         self.morphology = morphology
 
-    def flux(self):
-        """Per-band total flux."""
-        s = value_of(self.spectrum)
+    def flux(self, xp=jnp):
+        """Per-band total flux; ``xp=numpy`` computes it on the host (no device program)."""
+        s = xp.asarray(value_of(self.spectrum))
         m = self.morphology
         if hasattr(m, "array"):
-            return s * jnp.sum(value_of(m.array))
+            return s * xp.sum(xp.asarray(value_of(m.array)))
         return s
 
 
@@ -103,9 +103,9 @@ class Source(eqx.Module):
         """Pixel centre (y, x) as a float array."""
         return self.origin.astype(value_of(self.offset).dtype) + value_of(self.offset)
 
-    def flux(self):
-        """Per-band total flux of all components."""
-        return sum(c.flux() for c in self.components)
+    def flux(self, xp=jnp):
+        """Per-band total flux of all components (``xp=numpy``: on the host)."""
+        return sum(c.flux(xp) for c in self.components)
 
     @property
     def kind(self) -> str:
