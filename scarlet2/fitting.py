@@ -61,7 +61,10 @@ def prepare(scene, observations):
 def _as_list(observations) -> Sequence[Observation]:
     if isinstance(observations, Observation):
         return [observations]
-    obs = list(observations)
+    obs = list(observations) if isinstance(observations, list | tuple) else None
+    if obs is None or not all(isinstance(o, Observation) for o in obs):
+        got = type(observations).__name__ if obs is None else ", ".join(type(o).__name__ for o in obs)
+        raise TypeError(f"Expected an Observation or a list of Observations, got {got}")
     if not obs:
         raise ValueError("No observations given")
     return obs
@@ -184,6 +187,9 @@ def fit(
     """
     from tqdm.auto import tqdm
 
+    for name, value in (("max_iter", max_iter), ("chunk", chunk)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     obs = _as_list(observations)
     core, renderers = prepare(scene, obs)
     free = free_parameters(core)

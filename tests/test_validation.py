@@ -119,3 +119,23 @@ def test_parameter_value_outside_constraint():
         sc.Sersic(n=9.0, r_e=2.0)
     with pytest.raises(ValueError, match="unit-disk"):
         sc.Sersic(n=1.0, r_e=2.0, ellipticity=(0.9, 0.5))
+
+
+def test_fit_arguments_are_checked():
+    obs = _obs()
+    with sc.Scene(sc.Frame(BANDS, (20, 20))) as scene:
+        sc.PointSource((10.0, 10.0), spectrum=np.ones(2))
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match=rf"max_iter must be a positive integer, got {bad!r}"):
+            sc.fit(scene, obs, max_iter=bad, progress=False)
+    with pytest.raises(ValueError, match="chunk must be a positive integer, got 0"):
+        sc.fit(scene, obs, chunk=0, progress=False)
+
+    # a function that makes the observation, passed uncalled, is named
+    def make_obs():
+        return obs
+
+    with pytest.raises(TypeError, match="Expected an Observation or a list of Observations, got function"):
+        sc.fit(scene, make_obs, progress=False)
+    with pytest.raises(TypeError, match="got Observation, str"):
+        sc.fit(scene, [obs, "g-band.fits"], progress=False)
