@@ -11,7 +11,7 @@ import time
 from functools import partial
 
 import numpy as np
-from _runner_common import emit
+from _runner_common import CompileClock, emit
 
 
 def main(case_path, n_iter):
@@ -19,6 +19,8 @@ def main(case_path, n_iter):
     from numpyro.distributions import constraints
 
     import scarlet2 as s2
+
+    clock = CompileClock()
 
     s2.set_validation(False)
     d = np.load(case_path)
@@ -55,15 +57,17 @@ def main(case_path, n_iter):
                 morph = getattr(src.morphology, "data", src.morphology)
                 s2.Parameter(morph, name=f"morph:{i}", constraint=constraints.unit_interval, stepsize=1e-2)
     t_init = time.perf_counter() - t0
-    times = []
+    times, compile_times = [], []
+    clock.take()
     for n in (n_iter, n_iter, n_iter // 2):  # every reference fit compiles afresh
         t0 = time.perf_counter()
         fitted = scene.fit(obs, max_iter=n, e_rel=0.0, progress_bar=False)
         jnp.asarray(getattr(fitted.sources[0].spectrum, "data", fitted.sources[0].spectrum)).block_until_ready()
         times.append(time.perf_counter() - t0)
+        compile_times.append(clock.take())
     model = np.asarray(obs.render(fitted()))
     fluxes = [np.asarray(src()).sum(axis=(-2, -1)).tolist() for src in fitted.sources]
-    emit("reference", s2.__version__, t_init, times, model, fluxes)
+    emit("reference", s2.__version__, t_init, times, model, fluxes, compile_times)
 
 
 if __name__ == "__main__":
