@@ -16,7 +16,7 @@ from .morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel, sersi
 from .observation import Observation
 from .parameter import Parameter, free_parameters, parameters
 from .psf import ArrayPSF, GaussianPSF, MoffatPSF
-from .rendering import render_source
+from .rendering import BoxLeakageWarning, box_leakage, grow_boxes, render_source
 from .results import detect, fit_dataset  # noqa: E402
 from .scene import Scene
 from .source import Background, Component, PointSource, Source
@@ -26,6 +26,7 @@ __all__ = [
     "ArrayMorphology",
     "Background",
     "ArrayPSF",
+    "BoxLeakageWarning",
     "Component",
     "FitInfo",
     "Frame",
@@ -46,6 +47,7 @@ __all__ = [
     "Source",
     "Spergel",
     "UnitDisk",
+    "box_leakage",
     "detect",
     "enable_compilation_cache",
     "fit",
@@ -53,6 +55,7 @@ __all__ = [
     "from_arrays",
     "from_fits",
     "get_wcs",
+    "grow_boxes",
     "initialize",
     "load_scene",
     "open_dataset",

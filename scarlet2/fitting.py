@@ -22,7 +22,7 @@ from ._jit import COMPILER_OPTIONS, compiled, platform, to_device  # noqa: F401 
 from .observation import Geometry, Observation
 from .packing import FlatView, pack_host, pack_stepsizes, unpack, unpack_host
 from .parameter import free_parameters, free_slots, log_prior
-from .rendering import render_canvas, render_sky, stack_values
+from .rendering import box_leakage, render_canvas, render_sky, stack_values, warn_box_leakage
 
 #: Default optimizer: Adam's normalised direction; per-parameter step sizes scale it.
 DEFAULT_OPTIMIZER = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
@@ -39,6 +39,7 @@ class FitInfo:
     n_pixels: int
     n_free: int
     errors: list | None = None
+    box_leakage: np.ndarray | None = None  # per source: bound on its flux beyond its box
 
     @property
     def dof(self) -> int:
@@ -184,6 +185,12 @@ def fit(
     -------
     scene, info
         The fitted scene (a new pytree) and a :class:`FitInfo`.
+
+    Warns
+    -----
+    BoxLeakageWarning
+        When a fitted source puts more than ``BOX_LEAKAGE_WARNING`` of its flux beyond its box
+        (:func:`scarlet2.box_leakage`); :func:`scarlet2.grow_boxes` makes room for a refit.
     """
     from tqdm.auto import tqdm
 
@@ -224,7 +231,9 @@ def fit(
         chi2=chi2,
         n_pixels=sum(o.n_pixels() for o in obs),
         n_free=sum(int(np.size(p.value)) for p, _ in free_slots(core)),
+        box_leakage=box_leakage(fitted),
     )
+    warn_box_leakage(fitted, info.box_leakage)
     if errors:
         from .uncertainty import uncertainties
 

@@ -63,7 +63,7 @@ def _measure(det, noise, yx, psf_cov, max_radius):
             break
         radius, prev = rad, level
     weight_cov = 2 * psf_cov
-    conv = psf_cov
+    conv, valid = psf_cov, None
     for _ in range(4):
         winv = np.linalg.inv(weight_cov)
         wgt = det * np.exp(-0.5 * (winv[0, 0] * dy * dy + 2 * winv[0, 1] * dy * dx + winv[1, 1] * dx * dx))
@@ -78,8 +78,12 @@ def _measure(det, noise, yx, psf_cov, max_radius):
         except np.linalg.LinAlgError:
             break
         if np.any(np.linalg.eigvalsh(conv) <= 0):
-            conv = psf_cov  # weight narrower than the source can tell: treat as unresolved
+            # at the first step: moments under a PSF-sized weight no wider than the weight
+            # itself, unresolved; later: a grown weight reached a neighbour, keep the last
+            # valid estimate (resetting would call a resolved galaxy a point source)
+            conv = psf_cov if valid is None else valid
             break
+        valid = conv
         weight_cov = 0.5 * (weight_cov + conv)  # adapt the weight to the source
     return radius, conv - psf_cov
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gamma as gamma_fn
-from scipy.special import gammaincinv, gammaln, kv
+from scipy.special import gammaincc, gammaincinv, gammaln, kv
 
 from . import _fftlog
 from .fourier import box_transfer, kgrid, ln_k_index, phase, shear_k2
@@ -51,6 +51,13 @@ class Morphology(eqx.Module):
         """Radius (pixels) holding the profile down to ~1e-3 of its peak, for box sizing."""
         raise NotImplementedError
 
+    def flux_outside(self, radius: float) -> float:
+        """Fraction of the unit flux beyond the ellipse of major semi-axis ``radius`` pixels
+        (host values, before the PSF): an upper bound on the flux a box of half-width
+        ``radius`` cannot hold, which its FFT wraps around into the box. 0 for profiles that
+        live in the box (points, pixel arrays)."""
+        return 0.0
+
 
 class _Elliptical(Morphology):
     ellipticity: Parameter | None
@@ -74,6 +81,10 @@ class _Elliptical(Morphology):
         g = float(np.hypot(g1, g2))
         return np.sqrt((1 + g) / (1 - g))
 
+    def _inscribed(self, radius):
+        """Circularised radius of the profile's ellipse with major semi-axis ``radius``."""
+        return radius / self._elongation()
+
 
 class Gaussian(_Elliptical):
     """Elliptical Gaussian of standard deviation ``sigma`` (pixels, geometric mean of the axes)."""
@@ -89,6 +100,9 @@ class Gaussian(_Elliptical):
 
     def extent(self):
         return 3.7 * float(value_of(self.sigma)) * self._elongation()
+
+    def flux_outside(self, radius):
+        return float(np.exp(-0.5 * (self._inscribed(radius) / float(value_of(self.sigma))) ** 2))
 
 
 def sersic_bn(n):
@@ -167,17 +181,22 @@ class Sersic(_Elliptical):
         b = float(sersic_bn(jnp.asarray(n)))
         return float(value_of(self.r_e)) * (np.log(1e3) / b + 1) ** n * self._elongation()
 
+    def flux_outside(self, radius):
+        n, r_e = float(value_of(self.n)), float(value_of(self.r_e))
+        return float(gammaincc(2 * n, gammaincinv(2 * n, 0.5) * (self._inscribed(radius) / r_e) ** (1 / n)))
+
 
 @functools.cache
 def _spergel_c_table():
     """Half-light radius in units of r0 for a grid of nu (from the closed-form enclosed flux)."""
     nus = np.linspace(-0.85, 4.0, 400)
-
-    def enclosed(x, nu):
-        return 1 - 2 * (x / 2) ** (nu + 1) * kv(nu + 1, x) / gamma_fn(nu + 1)
-
-    c = np.array([brentq(lambda x, nu=nu: enclosed(x, nu) - 0.5, 1e-6, 100.0) for nu in nus])
+    c = np.array([brentq(lambda x, nu=nu: _spergel_enclosed(x, nu) - 0.5, 1e-6, 100.0) for nu in nus])
     return nus, c
+
+
+def _spergel_enclosed(x, nu):
+    """Flux fraction of a Spergel profile within radius ``x`` r0 (closed form)."""
+    return 1 - 2 * (x / 2) ** (nu + 1) * kv(nu + 1, x) / gamma_fn(nu + 1)
 
 
 class Spergel(_Elliptical):
@@ -201,6 +220,10 @@ class Spergel(_Elliptical):
 
     def extent(self):
         return 8 * float(value_of(self.r_e)) * self._elongation()
+
+    def flux_outside(self, radius):
+        x = self._inscribed(radius) / float(self.r0())
+        return float(1 - _spergel_enclosed(x, float(value_of(self.nu)))) if x > 0 else 1.0
 
 
 class Point(Morphology):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -97,6 +99,14 @@ class Source(eqx.Module):
         if any(b % 2 == 0 for b in self.box):
             raise ValueError(f"Source boxes must have odd sizes, got {self.box}")
         _context.register(self)
+
+    def with_box(self, box: int) -> Source:
+        """This source with a ``box`` x ``box`` pixel box (odd); everything else shared."""
+        if box % 2 == 0:
+            raise ValueError(f"Source boxes must have odd sizes, got {box}")
+        new = copy.copy(self)
+        object.__setattr__(new, "box", (int(box), int(box)))  # a static field: not a pytree leaf
+        return new
 
     @property
     def center(self):
