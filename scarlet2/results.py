@@ -15,6 +15,7 @@ from .init import initialize
 from .io import scene_dataset
 from .morphology import ArrayMorphology
 from .parameter import free_parameters, free_slots
+from .rendering import box_leakage
 from .scene import Scene
 from .source import MAX_SHIFT, Background
 from .uncertainty import MAX_DENSE, uncertainties
@@ -204,6 +205,7 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         "chi2": nan(ns, np.nan),
         "center_at_bound": np.zeros(ns, bool),
         "flux_at_floor": np.zeros(ns, bool),
+        "box_leakage": box_leakage(scene)[[i for i, _ in srcs]] if ns else np.zeros(0),
     }
     kinds, comp_kinds = [], np.full((ns, nc), "", dtype=object)
     w, r = np.asarray(obs.weights), np.asarray(obs.data) - model
@@ -273,6 +275,7 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         "chi2": ("source",),
         "center_at_bound": ("source",),
         "flux_at_floor": ("source",),
+        "box_leakage": ("source",),
     }
     data = {k: (dims.get(k, ("source", "component")), v) for k, v in out.items()}
     data["kind"] = ("source", np.array(kinds, dtype=object))
@@ -293,6 +296,9 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
         "1-sigma Fisher error with parameter covariances; conditional on the shape for free-form components"
     )
     ds["chi2"].attrs["description"] = "chi^2 per unmasked pixel within the source's box"
+    ds["box_leakage"].attrs["description"] = (
+        "upper bound on the fraction of the source's flux beyond its box (wrapped into it); see scarlet2.grow_boxes"
+    )
     return ds
 
 
