@@ -222,8 +222,11 @@ class Spergel(_Elliptical):
         return 8 * float(value_of(self.r_e)) * self._elongation()
 
     def flux_outside(self, radius):
-        x = self._inscribed(radius) / float(self.r0())
-        return float(1 - _spergel_enclosed(x, float(value_of(self.nu)))) if x > 0 else 1.0
+        nus, c = _spergel_c_table()
+        nu = float(value_of(self.nu))
+        r0 = float(value_of(self.r_e)) / np.interp(nu, nus, c)  # r0() on the host: no device ops
+        x = self._inscribed(radius) / r0
+        return float(1 - _spergel_enclosed(x, nu)) if x > 0 else 1.0
 
 
 class Point(Morphology):

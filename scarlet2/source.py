@@ -104,6 +104,8 @@ class Source(eqx.Module):
         """This source with a ``box`` x ``box`` pixel box (odd); everything else shared."""
         if box % 2 == 0:
             raise ValueError(f"Source boxes must have odd sizes, got {box}")
+        if any(hasattr(c.morphology, "array") for c in self.components) and (box, box) != self.box:
+            raise ValueError(f"A source with a pixel-array morphology keeps its {self.box} box (asked for {box})")
         new = copy.copy(self)
         object.__setattr__(new, "box", (int(box), int(box)))  # a static field: not a pytree leaf
         return new

@@ -71,3 +71,11 @@ def test_fit_warns_and_reports_leaking_boxes():
     with pytest.warns(sc.BoxLeakageWarning, match=rf"source {i} \(\d+% beyond its 9-px box\)"):
         _, info = sc.fit(scene.replace_sources(sources), obs, max_iter=50, progress=False)
     assert info.box_leakage.shape == (len(sources),) and info.box_leakage[i] > 0.2
+
+
+def test_pixel_array_sources_keep_their_box():
+    frame = sc.Frame(["g"], (30, 30))
+    with sc.Scene(frame):
+        src = sc.Source(center=(15.0, 15.0), spectrum=[1.0], morphology=sc.ArrayMorphology(np.ones((7, 7))))
+    with pytest.raises(ValueError, match=r"pixel-array morphology keeps its \(7, 7\) box \(asked for 15\)"):
+        src.with_box(15)
