@@ -64,20 +64,21 @@ class _Elliptical(Morphology):
     q: Parameter | None
     angle: Parameter | None
 
-    def g1g2(self):
+    def g1g2(self, xp=jnp):
+        """Reduced shear (g1, g2); ``xp=numpy`` on the host (no device program)."""
         if self.ellipticity is not None:
-            e = value_of(self.ellipticity)
+            e = xp.asarray(value_of(self.ellipticity))
             return e[..., 0], e[..., 1]
-        q, a = value_of(self.q), value_of(self.angle)
+        q, a = xp.asarray(value_of(self.q)), xp.asarray(value_of(self.angle))
         g = (1 - q) / (1 + q)
-        return g * jnp.cos(2 * a), g * jnp.sin(2 * a)
+        return g * xp.cos(2 * a), g * xp.sin(2 * a)
 
     def k2(self, ky, kx):
         g1, g2 = self.g1g2()
         return shear_k2(ky, kx, g1, g2)
 
     def _elongation(self):
-        g1, g2 = (np.asarray(v) for v in self.g1g2())
+        g1, g2 = self.g1g2(np)  # host values: box sizing and leakage run after fits, outside programs
         g = float(np.hypot(g1, g2))
         return np.sqrt((1 + g) / (1 - g))
 

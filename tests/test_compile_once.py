@@ -94,3 +94,42 @@ def test_initialization_compiles_one_render_for_all_components():
         return np.sum(np.asarray(obs.weights) * (model - np.asarray(obs.data)) ** 2) / model.size
 
     assert chi2(solved) < 3 and chi2(solved) < 0.1 * chi2(scene)
+
+
+_FIRST_FIT = r"""
+import json, warnings
+import jax
+import numpy as np
+import scarlet2 as sc
+
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+shape, bands = (40, 40), ["g", "r"]
+yy, xx = np.indices(shape)
+blob = np.exp(-0.5 * ((yy - 20) ** 2 + (xx - 18) ** 2) / 9.0)
+data = 100 * blob[None] * np.array([1.0, 1.5])[:, None, None] + rng.normal(0, 1, (2,) + shape)
+psf = np.exp(-0.5 * ((np.indices((15, 15)) - 7) ** 2).sum(0) / 2.0)[None].repeat(2, 0)
+obs = sc.Observation(data, weights=np.ones((2,) + shape), psf=psf, bands=bands)
+with sc.Scene(sc.Frame(bands, shape)) as scene:
+    sc.Source((20.0, 18.0), spectrum=[80.0, 120.0], morphology=sc.Sersic(1.5, 2.0, (0.1, 0.0)), box=15)
+    sc.Source((12.0, 28.0), spectrum=[5.0, 5.0], morphology=sc.Gaussian(1.5, q=0.7, angle=0.3), box=15)
+    sc.Source((28.0, 10.0), spectrum=[5.0, 5.0], morphology=sc.Spergel(0.5, 2.0), box=15)
+names = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda name, d, **kw: names.append(name) if name == "/jax/core/compile/backend_compile_duration" else None
+)
+sc.fit(scene, obs, max_iter=20, progress=False)
+print(json.dumps(len(names)))
+"""
+
+
+def test_first_fit_compiles_one_program():
+    """In a fresh process a fit compiles its chunk and nothing else: what runs after the loop
+    (box leakage, unpacking, catalogue values) works on host values, not small device programs."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _FIRST_FIT], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == 1
