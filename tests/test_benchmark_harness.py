@@ -31,3 +31,13 @@ def test_micro_benchmark_setup_runs():
     core, renderers, u = test_micro._setup(2, shape=(48, 48))
     loss, grad = jax.value_and_grad(F._loss_u)(u, core, renderers)
     assert bool(jax.numpy.isfinite(loss)) and grad.shape == u.shape
+
+
+def test_chunk_cost_runs_on_tiny_case():
+    import chunk_cost
+
+    out = chunk_cost.main(["--case", "tiny", "--variants", "full,no-sersic", "--repeat", "1", "--runs", "2"])
+    full, bare = out["full"], out["no-sersic"]
+    assert "Sersic" in full["groups"] and "Sersic" not in bare["groups"]
+    assert bare["n_sources"] < full["n_sources"]
+    assert all(full[k] > 0 for k in ("trace_s", "lower_s", "xla_s", "iter_ms"))
