@@ -77,9 +77,27 @@ def pixel_ft(ky, kx):
 def shear_k2(ky, kx, g1, g2):
     """|S k|^2 for the area-preserving shear S of reduced shear (g1, g2) (GalSim's convention:
     g1 > 0 elongates along x, the array's second axis). Squared: sqrt has no gradient at k = 0."""
-    kxp = (1 + g1) * kx + g2 * ky
-    kyp = g2 * kx + (1 - g1) * ky
-    return (kxp**2 + kyp**2) / (1.0 - g1**2 - g2**2)
+    return quadratic_k2(ky, kx, shear_quadratic(g1, g2))
+
+
+def shear_quadratic(g1, g2, scale2=1.0):
+    """Coefficients (a, b, c) of ``scale2 * shear_k2`` as the quadratic form
+    ``a ky^2 + b kx^2 + c 2 ky kx`` (:func:`quadratic_k2`), for scalar g1, g2."""
+    # |S k|^2 with (S k)_x = (1 + g1) kx + g2 ky and (S k)_y = g2 kx + (1 - g1) ky, expanded
+    f = scale2 / (1.0 - g1**2 - g2**2)
+    return jnp.stack([(g2**2 + (1 - g1) ** 2) * f, ((1 + g1) ** 2 + g2**2) * f, 2 * g2 * f])
+
+
+def quadratic_k2(ky, kx, abc):
+    """``a ky^2 + b kx^2 + c 2 ky kx`` for ``abc = (a, b, c)``."""
+    return abc[0] * ky**2 + abc[1] * kx**2 + abc[2] * (2 * ky * kx)
+
+
+def quadratic_basis(ky, kx):
+    """(P, 3) monomials (ky^2, kx^2, 2 ky kx) of :func:`quadratic_k2` over the broadcast grid:
+    the gradient of a function of k^2 in ``abc`` is its k^2-cotangent times this, one dot."""
+    ky, kx = jnp.broadcast_arrays(ky, kx)
+    return jnp.stack([ky**2, kx**2, 2 * ky * kx], axis=-1).reshape(-1, 3)
 
 
 def phase(ky, kx, cy, cx):
@@ -88,14 +106,25 @@ def phase(ky, kx, cy, cx):
     return jnp.exp(-1j * (ky * cy)) * jnp.exp(-1j * (kx * cx))
 
 
+def ln_k_step() -> float:
+    """Spacing of the (uniform) FFTLog ln k grid."""
+    ln_k = _fftlog.ln_k_grid()
+    return float(ln_k[1] - ln_k[0])
+
+
+def ln_k_bounds() -> tuple[float, float]:
+    """The range of |k|^2 that the FFTLog tables cover; :func:`ln_k_index` clips to it."""
+    ln_k = _fftlog.ln_k_grid()
+    return float(np.exp(2 * ln_k[0])), float(np.exp(2 * ln_k[-1]))
+
+
 def ln_k_index(k2):
     """Position of |k| = sqrt(k2) on the FFTLog k grid: integer index j and fraction s in [0, 1]
     (k = 0 maps to the smallest tabulated k, where unit-flux transforms are 1 to < 1e-6)."""
-    ln_k = _fftlog.ln_k_grid()
-    step = ln_k[1] - ln_k[0]
+    ln_k0 = float(_fftlog.ln_k_grid()[0])
     # the grid is uniform in ln k: index arithmetic instead of a search (lighter to compile)
-    x = (0.5 * jnp.log(jnp.clip(k2, np.exp(2 * ln_k[0]), np.exp(2 * ln_k[-1]))) - ln_k[0]) / step
-    j = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, len(ln_k) - 2)
+    x = (0.5 * jnp.log(jnp.clip(k2, *ln_k_bounds())) - ln_k0) / ln_k_step()
+    j = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, len(_fftlog.ln_k_grid()) - 2)
     return j, x - j
 
 
