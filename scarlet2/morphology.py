@@ -25,9 +25,7 @@ from .fourier import (
     ln_k_index,
     ln_k_step,
     phase,
-    quadratic_basis,
-    quadratic_k2,
-    shear_k2,
+    quadratic_profile,
     shear_quadratic,
 )
 from .parameter import Parameter, as_parameter, value_of
@@ -84,9 +82,12 @@ class _Elliptical(Morphology):
         g = (1 - q) / (1 + q)
         return g * xp.cos(2 * a), g * xp.sin(2 * a)
 
-    def k2(self, ky, kx):
+    def quadratic(self, ky, kx, scale):
+        """Coefficients (a, b, c) of k^2 = |S k|^2 scale^2 (:func:`~scarlet2.fourier.shear_quadratic`)
+        in the grid's precision."""
         g1, g2 = self.g1g2()
-        return shear_k2(ky, kx, g1, g2)
+        dtype = jnp.result_type(ky, kx, g1, scale)
+        return shear_quadratic(g1.astype(dtype), g2.astype(dtype), jnp.asarray(scale, dtype) ** 2)
 
     def _elongation(self):
         g1, g2 = self.g1g2(np)  # host values: box sizing and leakage run after fits, outside programs
@@ -96,6 +97,12 @@ class _Elliptical(Morphology):
     def _inscribed(self, radius):
         """Circularised radius of the profile's ellipse with major semi-axis ``radius``."""
         return radius / self._elongation()
+
+
+def _gaussian_ft(theta, k2, derivatives=False):
+    """exp(-k^2 / 2): a unit Gaussian's FT, its size in k^2 (:func:`~scarlet2.fourier.quadratic_profile`)."""
+    value = jnp.exp(-0.5 * k2)
+    return (value, (), -0.5 * value) if derivatives else value
 
 
 class Gaussian(_Elliptical):
@@ -108,7 +115,7 @@ class Gaussian(_Elliptical):
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
     def fourier(self, ky, kx):
-        return jnp.exp(-0.5 * self.k2(ky, kx) * value_of(self.sigma) ** 2)
+        return quadratic_profile(_gaussian_ft, (), self.quadratic(ky, kx, value_of(self.sigma)), ky, kx)
 
     def extent(self):
         return 3.7 * float(value_of(self.sigma)) * self._elongation()
@@ -156,9 +163,11 @@ def _catmull_rom_slopes(t):
     return 0.5 * jnp.stack([-1 + 4 * t - 3 * t2, -10 * t + 9 * t2, 1 + 8 * t - 9 * t2, 3 * t2 - 2 * t])
 
 
-def _sersic_lookup(n, k2, derivatives=False):
-    """Unit-flux Sersic FT (r_e = 1) at |k|^2 = ``k2`` (flattened), and with ``derivatives`` its
-    partial derivatives in n and in k2, from the same gathered table windows."""
+def _sersic_ft(theta, k2, derivatives=False):
+    """Unit-flux Sersic FT (r_e = 1) of index ``theta = (n,)`` at a flat |k|^2 = ``k2``; with
+    ``derivatives`` also its partial derivatives in n and in k2, from the same table windows
+    (:func:`~scarlet2.fourier.quadratic_profile`)."""
+    (n,) = theta
     tables = jnp.asarray(_sersic_tables(), jnp.result_type(k2, jnp.float32))
     h = SERSIC_N_GRID[1] - SERSIC_N_GRID[0]
     x = (n - SERSIC_N_GRID[0]) / h
@@ -166,20 +175,19 @@ def _sersic_lookup(n, k2, derivatives=False):
     slab = jax.lax.dynamic_slice_in_dim(tables, i - 1, 4, axis=0)  # rows i-1 .. i+2
     w_n = _catmull_rom_weights(x - i).astype(tables.dtype)
     j, s = ln_k_index(k2)
-    windows = jax.vmap(lambda jj: jax.lax.dynamic_slice_in_dim(slab, jj, 2, axis=1))(j.ravel())
+    windows = jax.vmap(lambda jj: jax.lax.dynamic_slice_in_dim(slab, jj, 2, axis=1))(j)
     slope = windows[:, :, 1] - windows[:, :, 0]
-    at_k = windows[:, :, 0] + s.ravel()[:, None] * slope  # (P, 4)
-    # a product and a 4-term sum, not a dot: XLA fuses it, and its gradient in n is a reduction
-    # instead of a (P, 4) x (P, 1) dot (and a GPU's default float32 dot would round to tf32)
+    at_k = windows[:, :, 0] + s[:, None] * slope  # (P, 4)
+    # a product and a 4-term sum, not a dot: XLA fuses it (and a GPU's default float32 dot
+    # would round to tf32)
     value = jnp.sum(at_k * w_n, axis=-1)
     if not derivatives:
         return value
     d_n = jnp.sum(at_k * (_catmull_rom_slopes(x - i) / h).astype(tables.dtype), axis=-1)
     # linear in ln k = ln(k2) / 2 between grid points; 0 where k2 is clipped to the table
-    k2 = k2.ravel()
     lo, hi = ln_k_bounds()
     d_k2 = jnp.where((k2 > lo) & (k2 < hi), jnp.sum(slope * w_n, axis=-1) / (2 * ln_k_step() * k2), 0.0)
-    return value, d_n, d_k2
+    return value, (d_n,), d_k2
 
 
 def sersic_fourier(n, k2):
@@ -189,38 +197,7 @@ def sersic_fourier(n, k2):
     in ln k. Each k gathers its 4 x 2 table window in one slice and weights it: the tables are
     constants, so the gradient (in n and in k) needs no scatter.
     """
-    return _sersic_lookup(n, k2).reshape(k2.shape)
-
-
-@jax.custom_vjp
-def sersic_fourier_quadratic(n, abc, ky, kx):
-    """:func:`sersic_fourier` at k^2 = :func:`~scarlet2.fourier.quadratic_k2` (ky, kx, abc).
-
-    Its VJP takes the partial derivatives in n and k^2 from the forward pass's table windows and
-    gives the gradient in the three coefficients as one dot of the k^2-cotangent with the
-    grid's monomials, where autodiff of the elementwise chain would emit a separate reduction
-    for each of r_e, g1 and g2 (HSC fit: fewer kernels to compile and faster iterations).
-    The grid (ky, kx) gets no gradient.
-    """
-    return sersic_fourier(n, quadratic_k2(ky, kx, abc))
-
-
-def _sersic_quadratic_fwd(n, abc, ky, kx):
-    k2 = quadratic_k2(ky, kx, abc)
-    value, d_n, d_k2 = _sersic_lookup(n, k2, derivatives=True)
-    return value.reshape(k2.shape), (d_n, d_k2, ky, kx)
-
-
-def _sersic_quadratic_bwd(res, ct):
-    d_n, d_k2, ky, kx = res
-    ct = ct.ravel()
-    hi = jax.lax.Precision.HIGHEST  # full float32 on accelerators too
-    ct_n = jnp.dot(ct, d_n, precision=hi)
-    ct_abc = jnp.dot(ct * d_k2, quadratic_basis(ky, kx).astype(ct.dtype), precision=hi)
-    return ct_n, ct_abc, jnp.zeros_like(ky), jnp.zeros_like(kx)
-
-
-sersic_fourier_quadratic.defvjp(_sersic_quadratic_fwd, _sersic_quadratic_bwd)
+    return _sersic_ft((n,), k2.ravel()).reshape(k2.shape)
 
 
 class Sersic(_Elliptical):
@@ -239,11 +216,7 @@ class Sersic(_Elliptical):
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
     def fourier(self, ky, kx):
-        g1, g2 = self.g1g2()
-        r_e = value_of(self.r_e)
-        dtype = jnp.result_type(ky, kx, g1, r_e)  # as k^2 in the grid's precision, like shear_k2
-        abc = shear_quadratic(g1.astype(dtype), g2.astype(dtype), r_e.astype(dtype) ** 2)
-        return sersic_fourier_quadratic(value_of(self.n), abc, ky, kx)
+        return quadratic_profile(_sersic_ft, (value_of(self.n),), self.quadratic(ky, kx, value_of(self.r_e)), ky, kx)
 
     def extent(self):
         n = float(value_of(self.n))
@@ -268,6 +241,17 @@ def _spergel_enclosed(x, nu):
     return 1 - 2 * (x / 2) ** (nu + 1) * kv(nu + 1, x) / gamma_fn(nu + 1)
 
 
+def _spergel_ft(theta, k2, derivatives=False):
+    """(1 + k^2)^-(1 + nu): a Spergel profile's FT with r0 = 1, ``theta = (nu,)``
+    (:func:`~scarlet2.fourier.quadratic_profile`)."""
+    (nu,) = theta
+    base = 1 + k2
+    value = base ** (-(1 + nu))
+    if not derivatives:
+        return value
+    return value, (-jnp.log(base) * value,), -(1 + nu) * value / base
+
+
 class Spergel(_Elliptical):
     """Spergel (2010) profile of index ``nu`` in [-0.85, 4]; analytic FT (1 + k^2 r0^2)^-(1+nu)."""
 
@@ -285,7 +269,7 @@ class Spergel(_Elliptical):
         return value_of(self.r_e) / jnp.interp(nu, jnp.asarray(nus, nu.dtype), jnp.asarray(c, nu.dtype))
 
     def fourier(self, ky, kx):
-        return (1 + self.k2(ky, kx) * self.r0() ** 2) ** (-(1 + value_of(self.nu)))
+        return quadratic_profile(_spergel_ft, (value_of(self.nu),), self.quadratic(ky, kx, self.r0()), ky, kx)
 
     def extent(self):
         return 8 * float(value_of(self.r_e)) * self._elongation()
