@@ -108,7 +108,9 @@ def quadratic_profile(profile, theta, abc, ky, kx):
     monomials, where autodiff of the elementwise chain emits a reduction for each of the size
     and the two shear components (fewer kernels: the HSC fit iterates ~7% faster, see
     docs/performance.md). The grid (ky, kx) gets no gradient. Forward-over-reverse (``jax.hessian``)
-    differentiates through the derivatives.
+    differentiates through the derivatives; pure forward mode (``jax.jvp``, ``jax.jacfwd``) of a
+    render is not available. (The same rule as a ``custom_jvp`` compiles to the same kernels but
+    traces ~0.05 s slower and iterates ~2% slower on HSC.)
     """
     k2 = quadratic_k2(ky, kx, abc)
     return profile(theta, k2.ravel()).reshape(k2.shape)
