@@ -119,15 +119,18 @@ def quadratic_profile(profile, theta, abc, ky, kx):
 def _quadratic_profile_fwd(profile, theta, abc, ky, kx):
     k2 = quadratic_k2(ky, kx, abc)
     value, d_theta, d_k2 = profile(theta, k2.ravel(), derivatives=True)
-    return value.reshape(k2.shape), (d_theta, d_k2, ky, kx)
+    return value.reshape(k2.shape), (theta, abc, d_theta, d_k2, ky, kx)
 
 
 def _quadratic_profile_bwd(profile, res, ct):
-    d_theta, d_k2, ky, kx = res
+    theta, abc, d_theta, d_k2, ky, kx = res
     ct = ct.ravel()
     hi = jax.lax.Precision.HIGHEST  # full float32 on accelerators too (their default may be tf32)
-    ct_theta = tuple(jnp.dot(ct, d, precision=hi) for d in d_theta)
-    ct_abc = jnp.dot(ct * d_k2, quadratic_basis(ky, kx).astype(ct.dtype), precision=hi)
+    # cotangents in each input's own dtype (a float32 index on a float64 grid stays float32)
+    ct_theta = tuple(
+        jnp.dot(ct, d, precision=hi).astype(jnp.result_type(t)) for t, d in zip(theta, d_theta, strict=True)
+    )
+    ct_abc = jnp.dot(ct * d_k2, quadratic_basis(ky, kx).astype(ct.dtype), precision=hi).astype(abc.dtype)
     return ct_theta, ct_abc, jnp.zeros_like(ky), jnp.zeros_like(kx)
 
 
