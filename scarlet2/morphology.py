@@ -186,7 +186,10 @@ def _sersic_ft(theta, k2, derivatives=False):
     d_n = jnp.sum(at_k * (_catmull_rom_slopes(x - i) / h).astype(tables.dtype), axis=-1)
     # linear in ln k = ln(k2) / 2 between grid points; 0 where k2 is clipped to the table
     lo, hi = ln_k_bounds()
-    d_k2 = jnp.where((k2 > lo) & (k2 < hi), jnp.sum(slope * w_n, axis=-1) / (2 * ln_k_step() * k2), 0.0)
+    inside = (k2 > lo) & (k2 < hi)
+    # divide by 1 outside (the k = 0 pixel): an inf in the unused branch of where would make
+    # the derivative of this derivative NaN (reverse-over-reverse Hessians)
+    d_k2 = jnp.where(inside, jnp.sum(slope * w_n, axis=-1) / (2 * ln_k_step() * jnp.where(inside, k2, 1.0)), 0.0)
     return value, (d_n,), d_k2
 
 
