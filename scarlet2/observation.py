@@ -186,6 +186,18 @@ def difference_kernel(psf_images, model_psf, canvas_shape, eps=1e-4, dtype=jnp.f
     return psf_ft * model_ft / (model_ft**2 + eps**2)
 
 
+def take_bands(x, index: tuple[int, ...]):
+    """``x[index]`` along the first axis for a static ``index``, as slices of its consecutive
+    runs: a gather's gradient is a scatter-add, which XLA's CPU backend compiles into a loop
+    of its own; the slices' gradient is pads that fuse into one kernel."""
+    runs, start = [], 0
+    for i in range(1, len(index) + 1):
+        if i == len(index) or index[i] != index[i - 1] + 1:
+            runs.append(x[index[start] : index[i - 1] + 1])
+            start = i
+    return runs[0] if len(runs) == 1 else jnp.concatenate(runs)
+
+
 class ObservationRenderer(eqx.Module):
     """Arrays and static layout for rendering the model canvas into one observation."""
 
@@ -198,7 +210,7 @@ class ObservationRenderer(eqx.Module):
     def __call__(self, canvas, sky=None):
         """Convolve the padded canvas (frame bands), crop to the observation, add the sky."""
         g = self.geometry
-        c = canvas[jnp.array(self.band_index)] if self.band_index != tuple(range(canvas.shape[0])) else canvas
+        c = take_bands(canvas, self.band_index)
         (py, px), (ny, nx) = g.pad, g.frame_shape
         # the inverse FFT one axis at a time, cropping the rows in between: the last pass (and
         # the first of the gradient's forward FFT) runs on the frame's rows only, not the
@@ -206,7 +218,7 @@ class ObservationRenderer(eqx.Module):
         rows = jnp.fft.ifft(jnp.fft.rfft2(c) * self.kernel_ft, axis=-2)[:, py : py + ny]
         img = jnp.fft.irfft(rows, n=g.canvas_shape[1], axis=-1)[:, :, px : px + nx]
         if sky is not None:
-            img = img + sky[jnp.array(self.band_index)][:, None, None]
+            img = img + take_bands(sky, self.band_index)[:, None, None]
         return img
 
     def log_likelihood(self, canvas, sky=None):

@@ -79,3 +79,19 @@ def test_split_real_hsc_blend_matches_one_observation(hsc_blend):
     model_full = np.asarray(sc.render(scene, full))
     model_split = np.concatenate([np.asarray(sc.render(scene, p)) for p in parts])
     np.testing.assert_allclose(model_split, model_full, atol=1e-5 * np.abs(model_full).max())
+
+
+@pytest.mark.parametrize("index", [(0, 1, 2, 3, 4), (1, 2), (4,), (3, 4, 0), (2, 1, 0), (0, 2, 4)])
+def test_take_bands_matches_indexing_with_its_gradient(index):
+    # an observation's bands are cut from the frame's as static slices (no gather/scatter)
+    import jax
+    import jax.numpy as jnp
+
+    from scarlet2.observation import take_bands
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)), jnp.float32)
+    w = jnp.arange(len(index) * 3, dtype=jnp.float32).reshape(len(index), 3)
+    np.testing.assert_array_equal(take_bands(x, index), x[np.array(index)])
+    g = jax.grad(lambda x: jnp.sum(w * take_bands(x, index)))(x)
+    g_ref = jax.grad(lambda x: jnp.sum(w * x[np.array(index)]))(x)
+    np.testing.assert_array_equal(g, g_ref)
