@@ -142,8 +142,10 @@ class FlatView:
         slots = free_slots(scene)
         self._layout = layout = _layout(scene)
         self._segment = {}  # slot -> (segment, transformed segment)
-        for seg in layout.segments:
-            part = u[seg.start : seg.stop]
+        # one split (its gradient is one concatenate), not a slice per segment (a pad and an
+        # add each in the gradient)
+        parts = lax.split(u, [seg.stop - seg.start for seg in layout.segments]) if layout.segments else []
+        for seg, part in zip(layout.segments, parts, strict=True):
             if seg.rows_of_two:
                 out = seg.constraint.forward(part.reshape(-1, 2))
             elif isinstance(seg.constraint, Real):
