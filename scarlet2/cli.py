@@ -14,14 +14,14 @@ def _fit(args) -> int:
     from .results import fit_dataset
 
     t0 = time.perf_counter()
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:  # before the fit, not after it
+        print(f"scarlet2: {out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
     ds = open_dataset(args.input)
     catalog = _read_catalog(args.catalog) if args.catalog else None
     print(f"scarlet2: fitting {args.input} ({dict(ds.sizes)})", file=sys.stderr)
     result = fit_dataset(ds, catalog=catalog, model=args.model, max_iter=args.max_iter, progress=not args.quiet)
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        print(f"scarlet2: {out} exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
     # write to a temporary sibling and rename: a crash never leaves a half-written result
     tmp = out.with_name(out.name + ".tmp")
     _rmtree(tmp)
@@ -70,8 +70,12 @@ def _read_catalog(path):
 
     if str(path).endswith(".zarr"):
         return xr.open_dataset(path, engine="zarr")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"catalog {path} not found")
     arr = np.genfromtxt(path, delimiter=",", names=True)
-    return {k: arr[k] for k in arr.dtype.names}
+    if arr.dtype.names is None:
+        raise ValueError(f"catalog {path}: no header line with column names (y,x or ra,dec)")
+    return {k: np.atleast_1d(arr[k]) for k in arr.dtype.names}
 
 
 def _rmtree(p: Path):
@@ -130,9 +134,19 @@ def main(argv=None) -> int:
             help="XLA CPU threads for this process (default: $PJRT_NPROC, else 1, the fastest at these sizes "
             "on the machines measured; 0: one per core). See scarlet2.set_cpu_threads",
         )
+    f.add_argument("--traceback", action="store_true", help="on bad input, show the traceback, not only the message")
     args = parser.parse_args(argv)
     _setup(args)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (OSError, ValueError, KeyError) as err:
+        # bad input (a missing file, a store or catalog without what it needs, data the
+        # validation refuses): the message names it; a traceback would bury it
+        if getattr(args, "traceback", False):
+            raise
+        what = f"{type(err).__name__}: " if isinstance(err, KeyError) else ""
+        print(f"scarlet2 {args.command}: error: {what}{err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -60,3 +60,35 @@ def test_fit_with_catalog_csv(tmp_path):
 def test_bad_arguments(args):
     proc = subprocess.run(_scarlet2() + args, capture_output=True, text=True)
     assert proc.returncode != 0
+
+
+def test_bad_input_is_a_message_not_a_traceback(tmp_path):
+    sim = sc.simulate.simulate_blend(1)
+    store = str(tmp_path / "in.zarr")
+    sc.write_zarr(sc.from_arrays(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands), store)
+    (tmp_path / "cols.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "outside.csv").write_text("y,x\n500,5\n")
+    out = str(tmp_path / "out.zarr")
+    cases = [
+        ([str(tmp_path / "missing.zarr")], "missing.zarr"),
+        ([store, "--catalog", str(tmp_path / "missing.csv")], "missing.csv"),
+        ([store, "--catalog", str(tmp_path / "cols.csv")], "'y' and 'x'"),
+        ([store, "--catalog", str(tmp_path / "outside.csv")], "outside the frame"),
+    ]
+    for args, names in cases:
+        proc = subprocess.run(_scarlet2() + ["fit", *args, "--out", out, "--quiet"], capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        assert "scarlet2 fit: error:" in proc.stderr and names in proc.stderr
+        assert "Traceback" not in proc.stderr
+    # --traceback shows it
+    args = [store, "--catalog", str(tmp_path / "cols.csv"), "--out", out, "--quiet", "--traceback"]
+    proc = subprocess.run(_scarlet2() + ["fit", *args], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_existing_output_is_refused_before_fitting(tmp_path):
+    (tmp_path / "out.zarr").mkdir()
+    # the input does not exist either: the refusal comes first, without reading or fitting
+    cmd = _scarlet2() + ["fit", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "out.zarr")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2 and "exists" in proc.stderr and "fitting" not in proc.stderr
