@@ -79,7 +79,7 @@ def measure(case_path: str, variant: str, threads: int = 1, runs: int = 20, step
     t1 = time.perf_counter()
     lowered = traced.lower()
     t2 = time.perf_counter()
-    compiled = lowered.compile(fitting.COMPILER_OPTIONS.get("cpu", {}))
+    compiled = lowered.compile(fitting.compiler_options("cpu", iterative=True))
     t3 = time.perf_counter()
     jax.block_until_ready(compiled(dynamic))
     best = float("inf")

@@ -20,13 +20,29 @@ COMPILER_OPTIONS = {
     }
 }
 
+#: Overrides of :data:`COMPILER_OPTIONS` for programs that run many times per compilation (the
+#: fit's chunks of optimizer steps). On CPU, optimisation level 2: the HSC fit's chunk iterates
+#: 5-7% faster than at level 1 for the same XLA compile time within noise (0.50 against
+#: 0.54 ms, 0.57 s either way; sim1 0.51 against 0.54 ms; fresh processes, alternating).
+#: One-shot programs (renders, chi^2, initialization, Fisher matrices) keep level 1.
+ITERATIVE_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 2}}
+
 _COMPILED = {}
 
 
-def compiled(fn, backend: str):
-    """``fn`` under ``equinox.filter_jit`` with ``backend``'s :data:`COMPILER_OPTIONS` (one
-    wrapper per function, backend and options, so its compilation cache is kept)."""
-    options = COMPILER_OPTIONS.get(backend, {})
+def compiler_options(backend: str, iterative: bool = False) -> dict:
+    """The XLA options scarlet2 compiles with on ``backend``: :data:`COMPILER_OPTIONS`, updated
+    with :data:`ITERATIVE_COMPILER_OPTIONS` for programs that iterate."""
+    options = dict(COMPILER_OPTIONS.get(backend, {}))
+    if iterative:
+        options.update(ITERATIVE_COMPILER_OPTIONS.get(backend, {}))
+    return options
+
+
+def compiled(fn, backend: str, iterative: bool = False):
+    """``fn`` under ``equinox.filter_jit`` with :func:`compiler_options` (one wrapper per
+    function, backend and options, so its compilation cache is kept)."""
+    options = compiler_options(backend, iterative)
     key = (fn, backend, tuple(sorted(options.items())))
     if key not in _COMPILED:
         _COMPILED[key] = eqx.filter_jit(fn, compiler_options=dict(options))

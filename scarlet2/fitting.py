@@ -18,7 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ._jit import COMPILER_OPTIONS, compiled, platform, to_device  # noqa: F401  (COMPILER_OPTIONS: public here)
+from ._jit import (  # noqa: F401  (the options: public here)
+    COMPILER_OPTIONS,
+    ITERATIVE_COMPILER_OPTIONS,
+    compiled,
+    compiler_options,
+    platform,
+    to_device,
+)
 from .observation import Geometry, Observation
 from .packing import FlatView, pack_host, pack_stepsizes, unpack, unpack_host
 from .parameter import free_parameters, free_slots, log_prior
@@ -207,7 +214,7 @@ def fit(
     stepsizes = pack_stepsizes(core, dtype)
     state = _start(core, optimizer, dtype)
     rtol_a, min_a = to_device(rtol, dtype), to_device(min_iter, jnp.int32)
-    run_chunk = compiled(_run_chunk, platform(renderers[0].data))
+    run_chunk = compiled(_run_chunk, platform(renderers[0].data), iterative=True)
     history = []
     bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=False)
     done, converged, chi2 = 0, False, np.nan
