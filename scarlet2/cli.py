@@ -70,9 +70,11 @@ def _read_catalog(path):
 
     if str(path).endswith(".zarr"):
         return xr.open_dataset(path, engine="zarr")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"catalog {path} not found")
-    arr = np.genfromtxt(path, delimiter=",", names=True)
+    import fsspec
+
+    # local or remote like the input store; a missing file raises FileNotFoundError naming it
+    with fsspec.open(path, "rt") as fh:
+        arr = np.genfromtxt(fh, delimiter=",", names=True)
     if arr.dtype.names is None:
         raise ValueError(f"catalog {path}: no header line with column names (y,x or ra,dec)")
     return {k: np.atleast_1d(arr[k]) for k in arr.dtype.names}
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
     f = sub.add_parser("fit", help="detect (or read a catalog), fit, and write a result Zarr")
     f.add_argument("input", help="observation Zarr store (path or fsspec URL)")
     f.add_argument("--out", required=True, help="result Zarr store")
-    f.add_argument("--catalog", help="CSV with y,x (or ra,dec) columns, or a catalog Zarr")
+    f.add_argument("--catalog", help="CSV with y,x (or ra,dec) columns, or a catalog Zarr (path or fsspec URL)")
     f.add_argument("--plot", help="write an RGB data/model/residual PNG here")
     f.add_argument("--model", default="parametric", help="initialization preset (parametric, freeform, single)")
     f.add_argument("--max-iter", type=int, default=1000)

@@ -92,3 +92,16 @@ def test_existing_output_is_refused_before_fitting(tmp_path):
     cmd = _scarlet2() + ["fit", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "out.zarr")]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2 and "exists" in proc.stderr and "fitting" not in proc.stderr
+
+
+def test_catalog_csv_read_through_fsspec():
+    # like the input store, the catalog may be remote; a one-row CSV stays a column of one
+    import fsspec
+
+    from scarlet2.cli import _read_catalog
+
+    with fsspec.open("memory://scarlet2-test/cat.csv", "wt") as fh:
+        fh.write("y,x\n20.5,30.25\n")
+    cat = _read_catalog("memory://scarlet2-test/cat.csv")
+    np.testing.assert_array_equal(cat["y"], [20.5])
+    np.testing.assert_array_equal(cat["x"], [30.25])
