@@ -3,7 +3,7 @@
 Variables
 ---------
 image (band, y, x)              data
-variance or weight (band, y, x) noise; variance <= 0 or weight 0 masks a pixel
+variance or weight (band, y, x) noise; variance inf or weight 0 masks a pixel (<= 0 / NaN: mask it)
 mask (band, y, x), optional     True/nonzero = bad pixel
 psf (band, psf_y, psf_x)        normalized, centred PSF images (or attrs ``psf_model``)
 
@@ -167,6 +167,9 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         if ds[v].dims != img.dims or ds[v].shape != img.shape:
             raise SchemaError(f"variable '{v}' has shape {dict(ds[v].sizes)}, 'image' has {dict(img.sizes)}")
     bands = [str(b) for b in ds["band"].values]
+    repeated = sorted({b for b in bands if bands.count(b) > 1})
+    if repeated:
+        raise SchemaError(f"coordinate 'band': names must be unique, {repeated} repeated in {bands}")
     if "psf" in ds:
         psf = np.asarray(ds["psf"].values, np.float64)
         if ds["psf"].dims != ("band",) + PSF_DIMS:

@@ -50,11 +50,13 @@ class FitInfo:
 
     @property
     def dof(self) -> int:
-        return max(self.n_pixels - self.n_free, 1)
+        """Unmasked pixels minus free parameters (<= 0 when the data cannot constrain the model)."""
+        return self.n_pixels - self.n_free
 
     @property
     def chi2_dof(self) -> float:
-        return self.chi2 / self.dof
+        """chi^2 per degree of freedom; NaN without degrees of freedom."""
+        return self.chi2 / self.dof if self.dof > 0 else float("nan")
 
 
 def prepare(scene, observations):
@@ -201,10 +203,19 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    for name, value in (("max_iter", max_iter), ("chunk", chunk)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for name, value, least in (("max_iter", max_iter, 1), ("chunk", chunk, 1), ("min_iter", min_iter, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    if not (np.isscalar(rtol) and np.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    if optimizer is not None and not (
+        callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
+    ):
+        raise TypeError(f"optimizer must be an optax GradientTransformation (init, update), got {optimizer!r}")
     obs = _as_list(observations)
+    n_pixels = sum(o.n_pixels() for o in obs)
+    if n_pixels == 0:
+        raise ValueError(f"Nothing to fit: every pixel of the {len(obs)} observation(s) has weight 0")
     core, renderers = prepare(scene, obs)
     free = free_parameters(core)
     if not free:
@@ -236,7 +247,7 @@ def fit(
         iterations=done,
         converged=converged,
         chi2=chi2,
-        n_pixels=sum(o.n_pixels() for o in obs),
+        n_pixels=n_pixels,
         n_free=sum(int(np.size(p.value)) for p, _ in free_slots(core)),
         box_leakage=box_leakage(fitted),
     )

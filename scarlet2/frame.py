@@ -22,7 +22,9 @@ class Frame(eqx.Module):
     wcs
         Optional astropy WCS (celestial, 2-d) of the pixel grid.
     psf
-        Model-frame PSF, narrower than every observation's PSF (default ``GaussianPSF(0.7)``).
+        Model-frame PSF, narrower than every observation's PSF (default ``GaussianPSF(0.7)``,
+        for well-sampled data); rendering warns, naming the band, when an observation's PSF is
+        narrower (undersampled data need a narrower one).
     """
 
     bands: tuple[str, ...] = eqx.field(static=True)

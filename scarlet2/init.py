@@ -129,6 +129,8 @@ def initialize(
         A source is a point source when its PSF-deconvolved size^2 is below this fraction of the PSF's.
     """
     frame = frame or Frame(observation.bands, observation.data.shape[-2:], wcs=observation.wcs)
+    if observation.n_pixels() == 0:
+        raise ValueError("Cannot initialize from an observation whose pixels all have weight 0")
     det, noise = detection_image(observation)
     psf_cov, psf_peak = psf_moments(observation)
     mean_psf_cov = psf_cov.mean(axis=0)

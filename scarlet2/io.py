@@ -26,12 +26,20 @@ def open_dataset(path_or_url, chunks=None, **kwargs) -> xr.Dataset:
 
 
 def write_zarr(obj, path_or_url, mode="w-", **kwargs):
-    """Write a Dataset or DataTree to Zarr v3 (band names as variable-length strings)."""
+    """Write a Dataset or DataTree to Zarr v3 (band names as variable-length strings).
+
+    ``mode="w-"`` (the default) refuses an existing store with a ``FileExistsError`` naming it;
+    ``mode="w"`` overwrites it.
+    """
     kwargs.setdefault("zarr_format", 3)
     kwargs.setdefault("consolidated", False)  # not part of the v3 specification
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-        return obj.to_zarr(path_or_url, mode=mode, **kwargs)
+        try:
+            return obj.to_zarr(path_or_url, mode=mode, **kwargs)
+        except FileExistsError as e:  # zarr's message names neither the store nor the way out
+            where = path_or_url if kwargs.get("group") is None else f"{path_or_url} (group {kwargs['group']!r})"
+            raise FileExistsError(f"{where} already exists; pass mode='w' to overwrite it") from e
 
 
 def scene_dataset(scene) -> xr.Dataset:
@@ -56,7 +64,8 @@ def load_scene(path_or_url, group=None):
         group = "scene" if _has_group(path_or_url, "scene") else None
     ds = xr.open_dataset(path_or_url, engine="zarr", group=group, chunks=None, consolidated=False)
     if "structure" not in ds.attrs:
-        raise ValueError(f"{path_or_url}: no scarlet2 scene (attrs['structure']) in group {group!r}")
+        where = "its root" if group is None else f"its group {group!r}"
+        raise ValueError(f"{path_or_url}: no scarlet2 scene (attrs['structure']) in {where}")
     return scene_from_dataset(ds)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -41,13 +43,16 @@ class Observation(eqx.Module):
     images
         (n_bands, ny, nx) data; may be NaN where the weight is 0.
     weights
-        Inverse variances, same shape; 0 masks a pixel. Or give ``variance``.
+        Inverse variances, same shape (or one (ny, nx) plane for all bands); 0 masks a pixel.
     psf
         :class:`~scarlet2.ArrayPSF` (normalized, centred images per band) or an analytic PSF.
     bands
         Band names, a subset of the frame's bands.
     wcs
         Optional astropy WCS.
+    variance
+        Instead of ``weights``: variances, same shape (or one plane); ``inf`` masks a pixel,
+        values <= 0 or NaN raise.
     dtype
         Computation dtype (default float32).
 
@@ -55,7 +60,8 @@ class Observation(eqx.Module):
     ------
     ValueError
         Naming the band and the number of pixels for NaN/inf data in unmasked pixels, negative or
-        non-finite weights, a non-finite PSF, disagreeing shapes or a band list of the wrong length.
+        non-finite weights, variance <= 0 or NaN, a non-finite PSF, disagreeing shapes, a band
+        list of the wrong length or with repeated names.
     """
 
     data: Array
@@ -74,19 +80,28 @@ class Observation(eqx.Module):
         bands = tuple(str(b) for b in (bands if bands is not None else range(nb)))
         if len(bands) != nb:
             raise ValueError(f"{len(bands)} band names {bands} for {nb} image planes")
+        repeated = sorted({b for b in bands if bands.count(b) > 1})
+        if repeated:
+            raise ValueError(f"band names must be unique, {repeated} repeated in {bands}")
         if weights is None and variance is None:
             raise ValueError("Give weights= (inverse variance) or variance=")
         if weights is not None and variance is not None:
             raise ValueError("Give weights= or variance=, not both")
         if variance is not None:
             var = np.asarray(variance, dtype=np.float64)
+            if var.ndim == 2:
+                var = np.broadcast_to(var, data.shape)
             _check_shape("variance", var, data.shape)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                w = np.where(var > 0, 1.0 / var, 0.0)
+            # as in the Dataset schema: infinite variance masks a pixel; zero, negative or NaN
+            # variance is an error (an infinite or undefined weight), not a silent mask
             for b, v in zip(bands, var, strict=True):
-                bad = int(np.sum(~np.isfinite(v) | (v < 0)))
+                bad = int(np.sum(~(v > 0)))
                 if bad:
-                    raise ValueError(f"band {b!r}: {bad} pixels have negative or non-finite variance")
+                    raise ValueError(
+                        f"band {b!r}: {bad} pixels have variance <= 0 or NaN "
+                        "(give them variance inf, or weight 0, to mask them)"
+                    )
+            w = 1.0 / var
         else:
             w = np.asarray(weights, dtype=np.float64)
             if w.ndim == 2:
@@ -146,7 +161,28 @@ class Observation(eqx.Module):
             )
         idx = tuple(frame.bands.index(b) for b in self.bands)
         kernel = _kernel(self.psf, len(self.bands), self.psf_shape, frame.psf, geometry.canvas_shape, self.data.dtype)
+        _warn_kernel_gain(kernel, self.bands)
         return ObservationRenderer(self.data, self.weights, kernel, idx, geometry)
+
+
+#: :meth:`Observation.renderer` warns when the difference kernel amplifies a frequency by more
+#: than this: the model frame's PSF is then not narrower than the observation's.
+KERNEL_GAIN_WARNING = 2.0
+
+
+def _warn_kernel_gain(kernel, bands):
+    if isinstance(kernel, jax.core.Tracer):
+        return
+    gain = np.abs(np.asarray(kernel)).max(axis=(-2, -1))
+    wide = [f"{b!r} ({g:.1f}x)" for b, g in zip(bands, gain, strict=True) if g > KERNEL_GAIN_WARNING]
+    if wide:
+        warnings.warn(
+            f"band {', '.join(wide)}: the observation's PSF is narrower than the model frame's, so the "
+            "difference kernel deconvolves (amplifies high frequencies by that much); give the Frame "
+            "a narrower psf=, e.g. GaussianPSF(sigma) below the observation's",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _kernel(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype):

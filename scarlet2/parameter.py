@@ -51,10 +51,11 @@ class Parameter(eqx.Module):
         dtype = dtype or (value.dtype if isinstance(value, jax.Array | Array) else jnp.float32)
         self.value = to_device(value, dtype)
         self.constraint = as_constraint(constraint)
-        self.prior = prior
+        self.prior = _check_prior(prior, self.value.shape)
         self.fixed = bool(fixed)
         _check_value(self.value, self.constraint)
         self.stepsize = to_device(0.03 if stepsize is None else stepsize, jnp.float32)
+        _check_stepsize(self.stepsize)
         self.share = None if share is None else str(share)
 
     @property
@@ -162,3 +163,30 @@ def _check_value(value, constraint):
         raise ValueError(f"Parameter value {v} outside the open interval ({constraint.lower}, {constraint.upper})")
     if isinstance(constraint, UnitDisk) and np.any(np.sum(v**2, axis=-1) >= constraint.radius**2):
         raise ValueError(f"Parameter value {v} has norm >= {constraint.radius} (unit-disk constraint)")
+
+
+def _check_prior(prior, shape):
+    """A prior needs ``log_prob``, and its shape must broadcast to the value's, not beyond it
+    (else ``log_prob`` would count the value several times)."""
+    if prior is None:
+        return None
+    if not callable(getattr(prior, "log_prob", None)):
+        raise ValueError(f"A prior must be a distribution with log_prob (numpyro, distrax), got {prior!r}")
+    batch, event = getattr(prior, "batch_shape", None), getattr(prior, "event_shape", None)
+    if batch is not None and event is not None:
+        prior_shape = tuple(batch) + tuple(event)
+        try:
+            ok = np.broadcast_shapes(prior_shape, tuple(shape)) == tuple(shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"prior of shape {prior_shape} does not fit a parameter of shape {tuple(shape)}")
+    return prior
+
+
+def _check_stepsize(stepsize):
+    if isinstance(stepsize, jax.core.Tracer):
+        return
+    s = np.asarray(stepsize)
+    if not np.all(np.isfinite(s) & (s > 0)):
+        raise ValueError(f"Parameter stepsize must be finite and > 0, got {s}")

@@ -85,6 +85,9 @@ class Source(eqx.Module):
         self.origin = to_device(origin, jnp.int32)
         # bounded: a centre may move up to MAX_SHIFT pixels, never wander off to a neighbour
         self.offset = Parameter(yx - origin, (-MAX_SHIFT, MAX_SHIFT), fixed=fixed_center, stepsize=0.03)
+        arrays = [value_of(c.morphology.array).shape for c in self.components if hasattr(c.morphology, "array")]
+        if box is None and arrays:
+            box = arrays[0]  # a pixel-array morphology is its own box
         if box is None:
             psf_sigma = frame.psf.sigma_equivalent() if frame is not None else 0.7
             ext = max(c.morphology.extent() for c in self.components)
@@ -92,10 +95,11 @@ class Source(eqx.Module):
         elif isinstance(box, int | np.integer):
             box = (int(box), int(box))
         self.box = (int(box), int(box)) if isinstance(box, int) else tuple(int(b) for b in box)
-        for c in self.components:
-            arr = getattr(c.morphology, "array", None)
-            if arr is not None and value_of(arr).shape != self.box:
-                self.box = tuple(value_of(arr).shape)
+        wrong = [a for a in arrays if a != self.box]
+        if wrong:
+            raise ValueError(
+                f"box {self.box} does not match the pixel-array morphology's shape {wrong[0]} (its own box)"
+            )
         if any(b % 2 == 0 for b in self.box):
             raise ValueError(f"Source boxes must have odd sizes, got {self.box}")
         _context.register(self)

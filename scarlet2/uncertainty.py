@@ -37,6 +37,8 @@ def uncertainties(scene, observations, covariance=False):
 
     core, renderers = prepare(scene, observations)
     slots = free_slots(core)
+    if not slots:
+        raise ValueError("The scene has no free parameters: there are no errors to compute")
     values = [np.asarray(p.value) for p, _ in slots]  # flattened on the host: no eager ops
     dtype = renderers[0].data.dtype  # the observation's precision, as in the fit
     x = np.concatenate([v.ravel() for v in values]).astype(dtype)

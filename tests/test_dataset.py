@@ -38,6 +38,7 @@ def test_schema_layout(good):
     [
         (lambda ds: ds.rename({"band": "filter"}), "missing 'band'"),
         (lambda ds: ds.drop_vars("image"), "missing data variable 'image'"),
+        (lambda ds: ds.assign_coords(band=["g", "g"]), r"coordinate 'band': names must be unique, \['g'\] repeated"),
         (lambda ds: ds.drop_vars("variance"), "missing data variable 'variance' or 'weight'"),
         (lambda ds: ds.assign(psf=ds.psf * 1.2), r"variable 'psf', band 'g': not normalized \(sums to 1.2000"),
         (lambda ds: ds.assign(psf=ds.psf.roll(psf_x=2)), r"variable 'psf', band 'g': not centred"),
@@ -57,7 +58,7 @@ def test_schema_layout(good):
             r"variable 'wcs': unparsable FITS header",
         ),
     ],
-    ids=["band", "image", "noise", "psf-norm", "psf-centre", "nan", "variance", "shape", "wcs"],
+    ids=["band", "image", "band-repeated", "noise", "psf-norm", "psf-centre", "nan", "variance", "shape", "wcs"],
 )
 def test_validation_errors(good, mutate, message):
     with pytest.raises(sc.SchemaError, match=message):
@@ -143,3 +144,15 @@ def test_unknown_model_preset_is_named(good):
     presets = r"\['freeform', 'parametric', 'single'\]"
     with pytest.raises(ValueError, match=r"unknown model 'bulge-only'; presets: " + presets):
         good.scarlet.fit(catalog=np.array([[15.0, 20.0]]), model="bulge-only", progress=False)
+
+
+def test_write_zarr_refuses_an_existing_store(good, tmp_path):
+    ds = good
+    path = tmp_path / "obs.zarr"
+    sc.write_zarr(ds, path)
+    with pytest.raises(FileExistsError, match=r"obs\.zarr already exists; pass mode='w' to overwrite it"):
+        sc.write_zarr(ds, path)
+    sc.write_zarr(ds.assign(image=ds.image * 2), path, mode="w")
+    assert float(sc.open_dataset(path).image.sum()) == pytest.approx(2 * float(ds.image.sum()))
+    with pytest.raises(ValueError, match=r"obs\.zarr: no scarlet2 scene \(attrs\['structure'\]\) in its root"):
+        sc.load_scene(path)

@@ -1,5 +1,7 @@
 """Bad input raises a ValueError that names what is wrong (band, pixel count, position)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -49,11 +51,27 @@ def test_negative_weights():
         _obs(weights=w)
 
 
-def test_negative_variance():
+@pytest.mark.parametrize("bad", [-1.0, 0.0, np.nan])
+def test_variance_not_positive(bad):
+    # zero variance would be an infinite weight: an error, like the Dataset schema's, not a mask
     v = np.ones((2, 20, 20))
-    v[1, 0, :3] = -1
-    with pytest.raises(ValueError, match=r"band 'r': 3 pixels have negative or non-finite variance"):
+    v[1, 0, :3] = bad
+    with pytest.raises(ValueError, match=r"band 'r': 3 pixels have variance <= 0 or NaN \(give them variance inf"):
         sc.Observation(np.zeros((2, 20, 20)), variance=v, psf=_psf(), bands=BANDS)
+
+
+def test_infinite_variance_masks():
+    img, v = np.zeros((2, 20, 20)), np.full((2, 20, 20), 4.0)
+    img[0, 5, 5], v[0, 5, 5] = np.nan, np.inf
+    obs = sc.Observation(img, variance=v, psf=_psf(), bands=BANDS)
+    w = np.asarray(obs.weights)
+    assert w[0, 5, 5] == 0 and np.all(np.delete(w.ravel(), 5 * 20 + 5) == 0.25)
+    assert obs.n_pixels() == 2 * 20 * 20 - 1
+
+
+def test_repeated_band_names():
+    with pytest.raises(ValueError, match=r"band names must be unique, \['g'\] repeated in \('g', 'g'\)"):
+        _obs(bands=["g", "g"])
 
 
 def test_psf_not_finite():
@@ -126,10 +144,17 @@ def test_fit_arguments_are_checked():
     with sc.Scene(sc.Frame(BANDS, (20, 20))) as scene:
         sc.PointSource((10.0, 10.0), spectrum=np.ones(2))
     for bad in (0, -5, 2.5, True):
-        with pytest.raises(ValueError, match=rf"max_iter must be a positive integer, got {bad!r}"):
+        with pytest.raises(ValueError, match=rf"max_iter must be an integer >= 1, got {bad!r}"):
             sc.fit(scene, obs, max_iter=bad, progress=False)
-    with pytest.raises(ValueError, match="chunk must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="chunk must be an integer >= 1, got 0"):
         sc.fit(scene, obs, chunk=0, progress=False)
+    with pytest.raises(ValueError, match="min_iter must be an integer >= 0, got -1"):
+        sc.fit(scene, obs, min_iter=-1, progress=False)
+    for bad in (-1e-6, float("nan"), None):
+        with pytest.raises(ValueError, match=rf"rtol must be a finite number >= 0, got {bad!r}"):
+            sc.fit(scene, obs, rtol=bad, progress=False)
+    with pytest.raises(TypeError, match="optimizer must be an optax GradientTransformation"):
+        sc.fit(scene, obs, optimizer="adam", progress=False)
 
     # a function that makes the observation, passed uncalled, is named
     def make_obs():
@@ -139,3 +164,59 @@ def test_fit_arguments_are_checked():
         sc.fit(scene, make_obs, progress=False)
     with pytest.raises(TypeError, match="got Observation, str"):
         sc.fit(scene, [obs, "g-band.fits"], progress=False)
+
+
+def test_all_pixels_masked():
+    obs = _obs(weights=np.zeros((2, 20, 20)))
+    with sc.Scene(sc.Frame(BANDS, (20, 20))) as scene:
+        sc.PointSource((10, 10), spectrum=np.ones(2))
+    with pytest.raises(ValueError, match=r"Nothing to fit: every pixel of the 1 observation\(s\) has weight 0"):
+        sc.fit(scene, obs, progress=False)
+    with pytest.raises(ValueError, match="pixels all have weight 0"):
+        initialize(obs, [(10, 10)])
+
+
+def test_chi2_dof_without_degrees_of_freedom():
+    info = sc.FitInfo(np.zeros(1), 1, False, chi2=3.0, n_pixels=4, n_free=4)
+    assert info.dof == 0 and np.isnan(info.chi2_dof)
+    assert sc.FitInfo(np.zeros(1), 1, False, chi2=3.0, n_pixels=7, n_free=4).chi2_dof == 1.0
+
+
+def test_model_psf_wider_than_observation_warns():
+    obs = _obs(psf=sc.GaussianPSF(0.5))
+    with sc.Scene(sc.Frame(BANDS, (20, 20))) as scene:  # model PSF GaussianPSF(0.7)
+        sc.PointSource((10, 10), spectrum=np.ones(2))
+    with pytest.warns(UserWarning, match=r"band 'g' \(\d+\.\dx\), 'r' \(\d+\.\dx\): the observation's PSF is narrower"):
+        sc.render(scene, obs)
+    narrow = sc.Scene(sc.Frame(BANDS, (20, 20), psf=sc.GaussianPSF(0.3)), scene.sources)  # narrower than the data's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sc.render(narrow, obs)
+
+
+def test_parameter_prior_and_stepsize_checked():
+    import numpyro.distributions as dist
+
+    with pytest.raises(ValueError, match=r"prior of shape \(3,\) does not fit a parameter of shape \(2,\)"):
+        sc.Parameter(np.ones(2), prior=dist.Normal(np.zeros(3), 1.0))
+    with pytest.raises(ValueError, match="A prior must be a distribution with log_prob"):
+        sc.Parameter(1.0, prior="normal")
+    sc.Parameter(np.ones(2), prior=dist.Normal(0.0, 1.0))  # a scalar prior broadcasts
+    with pytest.raises(ValueError, match=r"stepsize must be finite and > 0, got -1.0"):
+        sc.Parameter(1.0, stepsize=-1.0)
+
+
+def test_pixel_array_box_must_match():
+    with sc.Scene(sc.Frame(BANDS, (20, 20))):
+        with pytest.raises(
+            ValueError, match=r"box \(15, 15\) does not match the pixel-array morphology's shape \(9, 9\)"
+        ):
+            sc.Source((10, 10), spectrum=np.ones(2), morphology=sc.ArrayMorphology(np.ones((9, 9))), box=15)
+        assert sc.Source((10, 10), spectrum=np.ones(2), morphology=sc.ArrayMorphology(np.ones((9, 9)))).box == (9, 9)
+
+
+def test_uncertainties_without_free_parameters():
+    with sc.Scene(sc.Frame(BANDS, (20, 20))) as scene:
+        sc.PointSource((10, 10), sc.Parameter(np.ones(2), fixed=True), fixed_center=True)
+    with pytest.raises(ValueError, match="no free parameters"):
+        sc.uncertainties(scene, _obs())
