@@ -142,8 +142,10 @@ def initialize(
             sky, rms = _sky(observation)
             level = np.zeros(frame.n_bands)
             level[band_idx] = sky
-            step = np.full(frame.n_bands, np.mean(rms))
-            step[band_idx] = rms
+            # bands without data (not observed, or every pixel masked: rms inf) take the mean step
+            known = rms[np.isfinite(rms)]
+            step = np.full(frame.n_bands, known.mean() if known.size else 1.0)
+            step[band_idx] = np.where(np.isfinite(rms), rms, step[band_idx])
             Background(level, stepsize=0.03 * step)
             data = data - sky[:, None, None]
             det = det - np.tensordot(_band_weights(observation), sky, axes=1)

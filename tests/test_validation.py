@@ -220,3 +220,21 @@ def test_uncertainties_without_free_parameters():
         sc.PointSource((10, 10), sc.Parameter(np.ones(2), fixed=True), fixed_center=True)
     with pytest.raises(ValueError, match="no free parameters"):
         sc.uncertainties(scene, _obs())
+
+
+def test_a_band_without_data_fits():
+    """A band whose pixels are all masked (a chip gap, a missing exposure) initializes with finite
+    step sizes, fits, and has no flux information: infinite errors, the other bands unaffected."""
+    sim = sc.simulate.simulate_blend(seed=3, n_galaxies=3, shape=(40, 40), psf_size=21)
+    weights = np.full(sim.images.shape, 1.0 / sim.variance)
+    weights[1] = 0
+    obs = sc.Observation(sim.images, weights=weights, psf=sim.psfs, bands=sim.bands)
+    scene = initialize(obs, sim.positions)
+    steps = [np.asarray(p.stepsize) for p in sc.free_parameters(scene)]
+    assert all(np.all(np.isfinite(s) & (s > 0)) for s in steps)
+    fitted, info = sc.fit(scene, obs, max_iter=200, progress=False)
+    assert 0.8 < info.chi2_dof < 1.5
+    errors = sc.uncertainties(fitted, obs)
+    spectra = [k for k, p in enumerate(sc.free_parameters(fitted)) if p.shape == (5,) and k > 0]
+    assert len(spectra) >= 3  # one per galaxy component (the sky, parameter 0, is left out)
+    assert all(np.isinf(errors[k][1]) and np.all(np.isfinite(np.delete(errors[k], 1))) for k in spectra)
