@@ -18,7 +18,7 @@ from .parameter import free_parameters, free_slots
 from .rendering import box_leakage
 from .scene import Scene
 from .source import MAX_SHIFT, Background
-from .uncertainty import MAX_DENSE, uncertainties
+from .uncertainty import MAX_DENSE, fisher_errors
 
 #: Named initialization presets for ``ds.scarlet.fit(model=...)``.
 MODELS = {
@@ -120,8 +120,8 @@ def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
     )
     cube = _attach_wcs(cube, wcs)
     err_scene = _fix_arrays(fitted)  # same values; the parameters the errors refer to
-    errs, cov = _errors(err_scene, obs) if errors else (None, None)
-    catalog = source_catalog(err_scene, obs, wcs, errs, cov, model)
+    errs, cov, cov_floored = _errors(err_scene, obs) if errors else (None, None, None)
+    catalog = source_catalog(err_scene, obs, wcs, errs, cov, model, cov_floored)
     record = xr.Dataset(
         {"loss": ("iteration", info.loss_history)},
         attrs={
@@ -153,9 +153,8 @@ def _errors(fixed, obs):
     their shape."""
     n = sum(int(np.size(p.value)) for p, _ in free_slots(fixed))
     if n > MAX_DENSE or n == 0:
-        return None, None
-    errs, cov = uncertainties(fixed, obs, covariance=True)
-    return errs, cov
+        return None, None, None
+    return fisher_errors(fixed, obs)
 
 
 def _fix_arrays(scene):
@@ -171,8 +170,12 @@ def _fix_arrays(scene):
     return jax.tree.map(fix, scene, is_leaf=lambda x: isinstance(x, ArrayMorphology))
 
 
-def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
-    """Per-source catalog on dims (source, band, component)."""
+def source_catalog(scene, obs, wcs, errs, cov, model, cov_floored=None) -> xr.Dataset:
+    """Per-source catalog on dims (source, band, component).
+
+    ``cov_floored`` (:func:`scarlet2.uncertainty.fisher_errors`) marks fluxes the data do not
+    constrain (a band whose pixels are all masked) with an infinite error, as for parameters.
+    """
     bands = list(scene.frame.bands)
     srcs = [(i, s) for i, s in enumerate(scene.sources) if not isinstance(s, Background)]
     skies = [s for s in scene.sources if isinstance(s, Background)]
@@ -227,17 +230,13 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
                 for cm in s.components
             ]
             sl = [index[i] for i in spec_ids]
-            var = np.array(
-                [
-                    sum(
-                        a[p] * a[q] * cov[sl[p].start + b, sl[q].start + b]
-                        for p in range(len(sl))
-                        for q in range(len(sl))
-                    )
-                    for b in range(nb)
-                ]
-            )
-            out["flux_err"][k] = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
+
+            var = _combination_variance(cov, a, sl, nb)
+            err = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
+            if cov_floored is not None:  # mostly from directions the data do not constrain
+                low = _combination_variance(cov_floored, a, sl, nb)
+                err = np.where(low > 0.5 * var, np.inf, err)
+            out["flux_err"][k] = err
         for j, cm in enumerate(s.components):
             comp_kinds[k, j] = type(cm.morphology).__name__.lower()
             out["component_flux"][k, j] = np.asarray(cm.flux(np), float)
@@ -303,6 +302,16 @@ def source_catalog(scene, obs, wcs, errs, cov, model) -> xr.Dataset:
 
 
 __all__ = ["MODELS", "build_result", "catalog_dataset", "catalog_positions", "detect", "fit_dataset"]
+
+
+def _combination_variance(cov, a, slices, n_bands):
+    """Per band b, the variance of sum_j a_j s_jb over the spectra at ``slices`` of ``cov``."""
+    a = np.asarray(a, float)
+    out = np.empty(n_bands)
+    for b in range(n_bands):
+        idx = [sl.start + b for sl in slices]
+        out[b] = a @ cov[np.ix_(idx, idx)] @ a
+    return out
 
 
 def render_dataarray(ds: xr.Dataset, scene) -> xr.DataArray:

@@ -33,6 +33,16 @@ def uncertainties(scene, observations, covariance=False):
     degenerate directions (parameters they dominate get ``inf``).
     With ``covariance=True`` also the full covariance matrix over the flattened free parameters.
     """
+    errs, cov, _ = fisher_errors(scene, observations)
+    return (errs, cov) if covariance else errs
+
+
+def fisher_errors(scene, observations):
+    """:func:`uncertainties` with the covariance: ``(errors, cov, cov_floored)``, where
+    ``cov_floored`` is the part of ``cov`` that comes from directions raised to the curvature
+    floor (:func:`covariance_from_hessian`). A combination ``a`` of parameters (a source's total
+    flux in a band) is unconstrained when ``a @ cov_floored @ a`` is most of ``a @ cov @ a``.
+    """
     from .fitting import prepare
 
     core, renderers = prepare(scene, observations)
@@ -49,7 +59,7 @@ def uncertainties(scene, observations, covariance=False):
         )
     hessian = compiled(_hessian, platform(renderers[0].data))
     h = np.asarray(hessian(to_device(x, dtype), core, renderers), np.float64)
-    cov, var = covariance_from_hessian(h, rtol=100 * np.finfo(dtype).eps)  # 1e-5 for float32
+    cov, var, cov_floored = covariance_from_hessian(h, rtol=100 * np.finfo(dtype).eps, floored=True)  # 1e-5 (f32)
     err = np.sqrt(var)
     cuts = np.cumsum([v.size for v in values])[:-1]
     per_slot = [e.reshape(v.shape) for e, v in zip(np.split(err, cuts), values, strict=True)]
@@ -57,10 +67,10 @@ def uncertainties(scene, observations, covariance=False):
     for (_, members), e in zip(slots, per_slot, strict=True):
         for i in members:
             errs[i] = e
-    return (errs, cov) if covariance else errs
+    return errs, cov, cov_floored
 
 
-def covariance_from_hessian(h, rtol=1e-5):
+def covariance_from_hessian(h, rtol=1e-5, floored=False):
     """Covariance and per-parameter variances from a Hessian of the negative log posterior.
 
     The Hessian is equilibrated (unit diagonal) and eigen-decomposed.
@@ -75,6 +85,8 @@ def covariance_from_hessian(h, rtol=1e-5):
       between bulge and disk). They are raised to that floor, so the covariance is positive
       semi-definite and combinations orthogonal to the degeneracy (the total flux) keep finite
       errors; a parameter whose variance comes mostly from floored directions gets ``inf``.
+      With ``floored=True`` also the part of the covariance from those directions, so that the
+      same rule can be applied to combinations of parameters.
     """
     h = 0.5 * (h + h.T)
     n = h.shape[0]
@@ -90,14 +102,17 @@ def covariance_from_hessian(h, rtol=1e-5):
             keep[np.flatnonzero(keep)[np.argmax(np.abs(v[:, 0]))]] = False  # at a bound: hold fixed
         else:
             break
-    cov, var = np.zeros((n, n)), np.full(n, np.inf)
+    cov, var, cov_low = np.zeros((n, n)), np.full(n, np.inf), np.zeros((n, n))
     np.fill_diagonal(cov, np.inf)
+    np.fill_diagonal(cov_low, np.inf)
     if keep.any():
         floor = rtol * lam[-1]
         inv = 1.0 / np.maximum(lam, floor)
         sub = (v * inv) @ v.T / d[keep, None] / d[None, keep]
+        low = lam < floor
         share = (v**2 * inv) / ((v**2) @ inv)[:, None]  # each direction's part of each variance
-        floored = share[:, lam < floor].sum(axis=1) > 0.5
+        dominated = share[:, low].sum(axis=1) > 0.5
         cov[np.ix_(keep, keep)] = sub
-        var[keep] = np.where(floored, np.inf, np.diag(sub))
-    return cov, var
+        cov_low[np.ix_(keep, keep)] = (v[:, low] * inv[low]) @ v[:, low].T / d[keep, None] / d[None, keep]
+        var[keep] = np.where(dominated, np.inf, np.diag(sub))
+    return (cov, var, cov_low) if floored else (cov, var)

@@ -100,6 +100,23 @@ def test_covariance_from_hessian_handles_a_degenerate_split():
     np.testing.assert_allclose(var, np.diag(np.linalg.inv(g)), rtol=1e-10)
 
 
+def test_covariance_floored_part_tells_unconstrained_combinations():
+    """A bulge/disk split (only a + b constrained) and a flux without data (d: no curvature at
+    all, a band whose pixels are all masked): the floored part of the covariance is most of the
+    variance of a - b and of d, and a negligible part of that of a + b."""
+    from scarlet2.uncertainty import covariance_from_hessian
+
+    h = np.zeros((4, 4))
+    h[:2, :2], h[2, 2] = 1e4, 4e4
+    cov, var, low = covariance_from_hessian(h, floored=True)
+    assert np.isinf(var[0]) and np.isinf(var[1]) and np.isinf(var[3]) and np.isfinite(var[2])
+    for a, constrained in (([1, 1, 0, 0], True), ([1, -1, 0, 0], False), ([0, 0, 0, 1], False), ([0, 0, 1, 0], True)):
+        a = np.asarray(a, float)
+        share = (a @ low @ a) / (a @ cov @ a)
+        assert (share < 1e-6) if constrained else (share > 0.99), (a, share)
+    np.testing.assert_allclose(covariance_from_hessian(h)[0], cov)  # the same covariance either way
+
+
 def test_covariance_from_hessian_holds_a_parameter_at_its_bound():
     """A fit ended against a bound (negative curvature, as a Sersic index at its limit gives):
     that parameter gets inf and is held fixed; the others get their conditional variances."""

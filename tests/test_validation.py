@@ -238,3 +238,8 @@ def test_a_band_without_data_fits():
     spectra = [k for k, p in enumerate(sc.free_parameters(fitted)) if p.shape == (5,) and k > 0]
     assert len(spectra) >= 3  # one per galaxy component (the sky, parameter 0, is left out)
     assert all(np.isinf(errors[k][1]) and np.all(np.isfinite(np.delete(errors[k], 1))) for k in spectra)
+    # the catalog's total fluxes (bulge + disk, with their covariance) follow the same rule
+    ds = sc.from_arrays(sim.images, weight=weights, psf=sim.psfs, bands=sim.bands)
+    catalog = sc.fit_dataset(ds, catalog=sim.positions, max_iter=200, progress=False)["catalog"]
+    err = catalog["flux_err"].values
+    assert np.all(np.isinf(err[:, 1])) and np.all(np.isfinite(np.delete(err, 1, axis=1)))
