@@ -54,8 +54,9 @@ class Parameter(eqx.Module):
         self.prior = _check_prior(prior, self.value.shape)
         self.fixed = bool(fixed)
         _check_value(self.value, self.constraint)
-        self.stepsize = to_device(0.03 if stepsize is None else stepsize, jnp.float32)
-        _check_stepsize(self.stepsize)
+        stepsize = 0.03 if stepsize is None else stepsize
+        _check_stepsize(stepsize)  # on the host value: no device round trip
+        self.stepsize = to_device(stepsize, jnp.float32)
         self.share = None if share is None else str(share)
 
     @property
