@@ -206,7 +206,7 @@ def fit(
     for name, value, least in (("max_iter", max_iter, 1), ("chunk", chunk, 1), ("min_iter", min_iter, 0)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-    if not (np.isscalar(rtol) and np.isfinite(rtol) and rtol >= 0):
+    if not (np.ndim(rtol) == 0 and np.issubdtype(np.asarray(rtol).dtype, np.number) and 0 <= rtol < np.inf):
         raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
     if optimizer is not None and not (
         callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))

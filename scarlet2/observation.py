@@ -160,8 +160,10 @@ class Observation(eqx.Module):
                 "resampling to other grids is a separate rendering step"
             )
         idx = tuple(frame.bands.index(b) for b in self.bands)
-        kernel = _kernel(self.psf, len(self.bands), self.psf_shape, frame.psf, geometry.canvas_shape, self.data.dtype)
-        _warn_kernel_gain(kernel, self.bands)
+        kernel, gain = _kernel(
+            self.psf, len(self.bands), self.psf_shape, frame.psf, geometry.canvas_shape, self.data.dtype
+        )
+        _warn_kernel_gain(gain, self.bands)
         return ObservationRenderer(self.data, self.weights, kernel, idx, geometry)
 
 
@@ -170,10 +172,9 @@ class Observation(eqx.Module):
 KERNEL_GAIN_WARNING = 2.0
 
 
-def _warn_kernel_gain(kernel, bands):
-    if isinstance(kernel, jax.core.Tracer):
+def _warn_kernel_gain(gain, bands):
+    if gain is None:
         return
-    gain = np.abs(np.asarray(kernel)).max(axis=(-2, -1))
     wide = [f"{b!r} ({g:.1f}x)" for b, g in zip(bands, gain, strict=True) if g > KERNEL_GAIN_WARNING]
     if wide:
         warnings.warn(
@@ -186,14 +187,18 @@ def _warn_kernel_gain(kernel, bands):
 
 
 def _kernel(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype):
-    """The difference kernel's FT: on the host in float64 when the observed PSF is an image and
-    the model PSF has a numpy form (the usual case: no compiled program), else compiled."""
+    """The difference kernel's FT and its largest modulus per band (host values; None when
+    traced): on the host in float64 when the observed PSF is an image and the model PSF has a
+    numpy form (the usual case: no compiled program), else compiled."""
     if isinstance(psf, ArrayPSF):
         images = np.broadcast_to(np.asarray(psf.array, np.float64), (max(n_bands, psf.array.shape[0]), *psf_shape))
         host = difference_kernel_numpy(images, model_psf, canvas_shape)
         if host is not None:
-            return to_device(host, jnp.result_type(dtype, jnp.complex64))
-    return _kernel_jit(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype)
+            return to_device(host, jnp.result_type(dtype, jnp.complex64)), np.abs(host).max(axis=(-2, -1))
+    kernel = _kernel_jit(psf, n_bands, psf_shape, model_psf, canvas_shape, dtype)
+    if isinstance(kernel, jax.core.Tracer):
+        return kernel, None
+    return kernel, np.abs(np.asarray(kernel)).max(axis=(-2, -1))
 
 
 @eqx.filter_jit

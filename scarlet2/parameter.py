@@ -167,8 +167,8 @@ def _check_value(value, constraint):
 
 
 def _check_prior(prior, shape):
-    """A prior needs ``log_prob``, and its shape must broadcast to the value's, not beyond it
-    (else ``log_prob`` would count the value several times)."""
+    """A prior needs ``log_prob``, and its shape must broadcast with the value's to no more
+    elements than the value has (else ``log_prob`` would count the value several times)."""
     if prior is None:
         return None
     if not callable(getattr(prior, "log_prob", None)):
@@ -177,7 +177,7 @@ def _check_prior(prior, shape):
     if batch is not None and event is not None:
         prior_shape = tuple(batch) + tuple(event)
         try:
-            ok = np.broadcast_shapes(prior_shape, tuple(shape)) == tuple(shape)
+            ok = np.prod(np.broadcast_shapes(prior_shape, tuple(shape)), dtype=int) == np.prod(shape, dtype=int)
         except ValueError:
             ok = False
         if not ok:

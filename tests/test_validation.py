@@ -153,6 +153,7 @@ def test_fit_arguments_are_checked():
     for bad in (-1e-6, float("nan"), None):
         with pytest.raises(ValueError, match=rf"rtol must be a finite number >= 0, got {bad!r}"):
             sc.fit(scene, obs, rtol=bad, progress=False)
+    assert sc.fit(scene, obs, rtol=np.asarray(1e-6), max_iter=5, progress=False)[1].iterations == 5
     with pytest.raises(TypeError, match="optimizer must be an optax GradientTransformation"):
         sc.fit(scene, obs, optimizer="adam", progress=False)
 
@@ -202,6 +203,9 @@ def test_parameter_prior_and_stepsize_checked():
     with pytest.raises(ValueError, match="A prior must be a distribution with log_prob"):
         sc.Parameter(1.0, prior="normal")
     sc.Parameter(np.ones(2), prior=dist.Normal(0.0, 1.0))  # a scalar prior broadcasts
+    sc.Parameter(1.0, prior=dist.Normal(np.zeros(1), 1.0))  # one element for one value: counted once
+    with pytest.raises(ValueError, match=r"prior of shape \(2, 1\) does not fit a parameter of shape \(2,\)"):
+        sc.Parameter(np.ones(2), prior=dist.Normal(np.zeros((2, 1)), 1.0))
     with pytest.raises(ValueError, match=r"stepsize must be finite and > 0, got -1.0"):
         sc.Parameter(1.0, stepsize=-1.0)
 
