@@ -6,7 +6,8 @@ time per iteration, each variant in a fresh process, variants alternating over t
 
 Variants: ``full`` (the default model of :func:`scarlet2.initialize` at the case's positions),
 ``no-sersic`` / ``no-point`` (that model without the sources that have Sersic / point
-components), ``groups=N`` (the full model with ``rendering.GROUP_OVERHEAD_PIXELS = N``).
+components), ``groups=N`` (the full model with ``rendering.GROUP_OVERHEAD_PIXELS = N``),
+``margin=F`` (the full model with ``observation.MODEL_MARGIN = F``).
 
 The chunk is the fit's own program (``fitting._run_chunk``, 100 steps, with the fit's compiler
 options). Its time per iteration is the minimum over ``--runs`` calls: a floor, below
@@ -33,7 +34,7 @@ def _scene(case_path: str, variant: str):
     import numpy as np
 
     import scarlet2 as sc
-    from scarlet2 import rendering
+    from scarlet2 import observation, rendering
     from scarlet2.morphology import Point, Sersic
 
     d = np.load(case_path)
@@ -48,8 +49,10 @@ def _scene(case_path: str, variant: str):
         scene = scene.replace_sources([s for s in scene.sources if not has(s)])
     elif variant.startswith("groups="):
         rendering.GROUP_OVERHEAD_PIXELS = int(variant.split("=", 1)[1])
+    elif variant.startswith("margin="):
+        observation.MODEL_MARGIN = float(variant.split("=", 1)[1])
     elif variant != "full":
-        raise ValueError(f"unknown variant {variant!r}: full, no-sersic, no-point or groups=N")
+        raise ValueError(f"unknown variant {variant!r}: full, no-sersic, no-point, groups=N or margin=F")
     return scene, obs
 
 

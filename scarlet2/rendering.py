@@ -151,16 +151,18 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
 
     Boxes are pasted into a scratch canvas with a margin wide enough for the largest box
     around any frame pixel, so boxes reaching beyond the canvas are cut, never wrapped; the
-    margin is cropped away at the end. Source origins are inside the frame (checked when a
-    Source or Scene is made); the clip below only keeps the slices in bounds.
+    scratch (the frame and the geometry's kept margin, ``Geometry.kept_shape``, plus that
+    margin) is cropped and zero-padded to the canvas at the end. Source origins are inside the
+    frame (checked when a Source or Scene is made); the clip below only keeps the slices in
+    bounds.
     """
     nb = scene.frame.n_bands
     groups = _groups(scene)
-    H, W = geometry.canvas_shape
+    (H, W), (kh, kw) = geometry.canvas_shape, geometry.kept_shape
     (py, px), (ny, nx) = geometry.pad, geometry.frame_shape
     half = max((max(box) // 2 for _, box in groups), default=0)
     margin = max(0, half + 1 - min(py, px))
-    scratch = jnp.zeros((nb, H + 2 * margin, W + 2 * margin), dtype)
+    scratch = jnp.zeros((nb, kh + 2 * margin, kw + 2 * margin), dtype)
     pad = jnp.asarray([py + margin, px + margin], jnp.int32)
     hi = jnp.asarray([ny - 1, nx - 1], jnp.int32)
     for (_, box), members in groups.items():
@@ -173,7 +175,9 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
         half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
         images = render_boxes(morphs, half.astype(dtype) + offsets, box, scene.frame.psf)
         scratch = paste_boxes(scratch, images.astype(dtype), spectra, origins - half + pad)
-    return scratch[:, margin : margin + H, margin : margin + W] if margin else scratch
+    # light beyond the kept margin is cut (it would wrap into the frame); the rest stays zero
+    canvas = scratch[:, margin : margin + kh, margin : margin + kw]
+    return jnp.pad(canvas, ((0, 0), (0, H - kh), (0, W - kw))) if (kh, kw) != (H, W) else canvas
 
 
 def render_source(scene, index: int):

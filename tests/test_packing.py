@@ -88,7 +88,7 @@ def test_flat_view_stacks_group_fields_as_slices():
     from scarlet2.rendering import render_canvas
 
     scene = _blend_scene()
-    geometry = Geometry(scene.frame.shape, (8, 8), (56, 56))
+    geometry = Geometry(scene.frame.shape, (8, 8), (56, 56), (8, 8))
     u = pack(scene) + 0.05 * jnp.sin(jnp.arange(pack(scene).size))  # off the initial values
     weights = jnp.cos(jnp.arange(3 * 56 * 56)).reshape(3, 56, 56)
 
