@@ -17,7 +17,6 @@ from .fourier import center_psf, fast_size, kgrid, pixel_ft, transfer_numpy
 from .frame import Frame, _celestial
 from .psf import PSF, ArrayPSF
 
-
 #: Model light is kept up to this fraction of the largest PSF stamp's radius beyond the frame's
 #: edges (more where the FFT size leaves room; at most the whole radius, which is exact). Light
 #: farther out reaches the frame only through the stamp's outer part: on the HSC blend (43 x 43

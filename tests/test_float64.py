@@ -43,7 +43,7 @@ def _gradient_error(result):
     the mean of two one-sided slopes, and the gradient is one of them (seen: 3 of 125 entries
     at both central steps, each within 4e-5 of one extrapolated side)."""
     grad = np.asarray(result["grad"])
-    (h1, h2, h3), fwd, bwd = result["steps"], np.asarray(result["forward"]), np.asarray(result["backward"])
+    (_, h2, h3), fwd, bwd = result["steps"], np.asarray(result["forward"]), np.asarray(result["backward"])
     central = [(fwd[i] + bwd[i]) / 2 for i in (0, 1)]
     # D(h) = g + c h: g = D(h3) + (D(h3) - D(h2)) h3 / (h2 - h3)
     one_sided = [d[2] + (d[2] - d[1]) * h3 / (h2 - h3) for d in (fwd, bwd)]

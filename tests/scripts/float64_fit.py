@@ -17,7 +17,6 @@ from scarlet2.packing import pack_host  # noqa: E402
 from scarlet2.parameter import free_parameters  # noqa: E402
 from scarlet2.simulate import simulate_blend  # noqa: E402
 
-
 STEPS = (1e-6, 2.5e-7, 1e-7)
 
 
