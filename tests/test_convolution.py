@@ -64,11 +64,12 @@ def test_margin_cuts_light_beyond_it_and_nothing_wraps():
     assert errors[1.0] <= 2e-6
 
 
-def test_margin_out_of_range_raises(hsc_blend):
-    d = hsc_blend
-    obs = sc.Observation(d["images"], variance=d["variance"], psf=d["psfs"], bands=list(d["filters"]))
-    with pytest.raises(ValueError, match="margin must be in"):
-        Geometry.build(sc.Frame(list(d["filters"]), (58, 48)), [obs], margin=1.5)
+def test_margin_out_of_range_raises():
+    psf = np.asarray(sc.GaussianPSF(1.5).image((15, 15), n_bands=1))
+    obs = sc.Observation(np.zeros((1, 20, 20)), weights=np.ones((1, 20, 20)), psf=psf, bands=["g"])
+    for margin in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="margin must be in"):
+            Geometry.build(sc.Frame(["g"], (20, 20)), [obs], margin=margin)
 
 
 def test_box_far_larger_than_the_frame_is_cut_not_wrapped(monkeypatch):
