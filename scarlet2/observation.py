@@ -31,8 +31,9 @@ class Geometry(NamedTuple):
 
     The frame sits at offset ``pad`` in a canvas of ``canvas_shape``; the observations' kernels
     reach ``reach`` pixels (the largest PSF stamp's radius). Model light is kept in the frame
-    plus ``pad`` on every side; the canvas leaves ``reach`` beyond that, so the FFT's wrap-around
-    never lands in the frame.
+    plus ``pad`` on every side (``kept_shape``), and the canvas is at least frame + ``pad`` +
+    ``reach`` long on each axis: kept light that the FFT wraps around lands more than ``reach``
+    from every frame pixel, so it never reaches the frame.
     """
 
     frame_shape: tuple[int, int]

@@ -149,10 +149,10 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
     :meth:`scarlet2.packing.FlatView.stack`, which cuts the field out of the flat parameter
     vector in one slice.
 
-    Boxes are pasted into a scratch canvas with a margin wide enough for the largest box
+    Boxes are pasted into a scratch canvas with a border wide enough for the largest box
     around any frame pixel, so boxes reaching beyond the canvas are cut, never wrapped; the
     scratch (the frame and the geometry's kept margin, ``Geometry.kept_shape``, plus that
-    margin) is cropped and zero-padded to the canvas at the end. Source origins are inside the
+    border) is cropped and zero-padded to the canvas at the end. Source origins are inside the
     frame (checked when a Source or Scene is made); the clip below only keeps the slices in
     bounds.
     """
@@ -161,9 +161,9 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
     (H, W), (kh, kw) = geometry.canvas_shape, geometry.kept_shape
     (py, px), (ny, nx) = geometry.pad, geometry.frame_shape
     half = max((max(box) // 2 for _, box in groups), default=0)
-    margin = max(0, half + 1 - min(py, px))
-    scratch = jnp.zeros((nb, kh + 2 * margin, kw + 2 * margin), dtype)
-    pad = jnp.asarray([py + margin, px + margin], jnp.int32)
+    border = max(0, half + 1 - min(py, px))
+    scratch = jnp.zeros((nb, kh + 2 * border, kw + 2 * border), dtype)
+    pad = jnp.asarray([py + border, px + border], jnp.int32)
     hi = jnp.asarray([ny - 1, nx - 1], jnp.int32)
     for (_, box), members in groups.items():
         spectra, offsets, *morph_fields = (stack(field) for field in _group_fields(members))
@@ -176,7 +176,7 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
         images = render_boxes(morphs, half.astype(dtype) + offsets, box, scene.frame.psf)
         scratch = paste_boxes(scratch, images.astype(dtype), spectra, origins - half + pad)
     # light beyond the kept margin is cut (it would wrap into the frame); the rest stays zero
-    canvas = scratch[:, margin : margin + kh, margin : margin + kw]
+    canvas = scratch[:, border : border + kh, border : border + kw]
     return jnp.pad(canvas, ((0, 0), (0, H - kh), (0, W - kw))) if (kh, kw) != (H, W) else canvas
 
 
