@@ -92,7 +92,7 @@ def quadratic_k2(ky, kx, abc):
 
 def quadratic_basis(ky, kx):
     """(P, 3) monomials (ky^2, kx^2, 2 ky kx) of :func:`quadratic_k2` over the broadcast grid:
-    the gradient of a function of k^2 in ``abc`` is its k^2-cotangent times this, one dot."""
+    the gradient of a function of k^2 in ``abc`` is its k^2-cotangent times this, summed."""
     ky, kx = jnp.broadcast_arrays(ky, kx)
     return jnp.stack([ky**2, kx**2, 2 * ky * kx], axis=-1).reshape(-1, 3)
 
@@ -104,8 +104,8 @@ def quadratic_profile(profile, theta, abc, ky, kx):
     ``profile(theta, k2, derivatives=False)`` takes a tuple of scalar shape parameters and a flat
     k^2; with ``derivatives=True`` it returns ``(value, d_theta, d_k2)``, the partial derivatives
     of the values in each entry of ``theta`` and in k^2. The VJP uses them: the gradient in
-    theta is one dot per entry, in ``abc`` one dot of the k^2-cotangent with the grid's
-    monomials, where autodiff of the elementwise chain emits a reduction for each of the size
+    theta is one dot per entry, in ``abc`` one product + sum of the k^2-cotangent with the
+    grid's monomials, where autodiff of the elementwise chain emits a reduction for each of the size
     and the two shear components (fewer kernels: the HSC fit iterates ~7% faster, see
     docs/performance.md). The grid (ky, kx) gets no gradient. Forward-over-reverse (``jax.hessian``)
     differentiates through the derivatives; pure forward mode (``jax.jvp``, ``jax.jacfwd``) of a
@@ -130,7 +130,11 @@ def _quadratic_profile_bwd(profile, res, ct):
     ct_theta = tuple(
         jnp.dot(ct, d, precision=hi).astype(jnp.result_type(t)) for t, d in zip(theta, d_theta, strict=True)
     )
-    ct_abc = jnp.dot(ct * d_k2, quadratic_basis(ky, kx).astype(ct.dtype), precision=hi).astype(abc.dtype)
+    # a fused product + sum, not a dot: vmapped over a group this dot is a small GEMM, whose
+    # CPU kernel (oneDNN) is JIT-generated at the first call of each process (~30 ms of HSC's
+    # first fit), for the same time per iteration
+    basis = quadratic_basis(ky, kx).astype(ct.dtype)
+    ct_abc = jnp.sum((ct * d_k2)[:, None] * basis, axis=0).astype(abc.dtype)
     return ct_theta, ct_abc, jnp.zeros_like(ky), jnp.zeros_like(kx)
 
 
