@@ -6,10 +6,10 @@ time per iteration, each variant in a fresh process, variants alternating over t
 
 Variants: ``full`` (the default model of :func:`scarlet2.initialize` at the case's positions),
 ``no-sersic`` / ``no-point`` (that model without the sources that have Sersic / point
-components), ``groups=N`` (the full model with ``rendering.GROUP_OVERHEAD_PIXELS = N``),
-``margin=F`` (the full model with ``observation.MODEL_MARGIN = F``).
+components), ``groups=N`` (the full model with ``render.canvas.GROUP_OVERHEAD_PIXELS = N``),
+``margin=F`` (the full model with ``render.geometry.MODEL_MARGIN = F``).
 
-The chunk is the fit's own program (``fitting._run_chunk``, 100 steps, with the fit's compiler
+The chunk is the fit's own program (``infer.optimize._run_chunk``, 100 steps, with the fit's compiler
 options). Its time per iteration is the minimum over ``--runs`` calls: a floor, below
 ``compare.py``'s per-iteration estimate, which is a difference of whole fits. Figures from this
 script are in docs/performance.md ("What a render group costs to compile").
@@ -34,8 +34,8 @@ def _scene(case_path: str, variant: str):
     import numpy as np
 
     import scarlet2 as sc
-    from scarlet2 import observation, rendering
-    from scarlet2.morphology import Point, Sersic
+    from scarlet2 import Point, Sersic
+    from scarlet2.render import canvas, geometry
 
     d = np.load(case_path)
     obs = sc.Observation(d["images"], weights=d["weights"], psf=d["psfs"], bands=[str(b) for b in d["bands"]])
@@ -48,9 +48,9 @@ def _scene(case_path: str, variant: str):
 
         scene = scene.replace_sources([s for s in scene.sources if not has(s)])
     elif variant.startswith("groups="):
-        rendering.GROUP_OVERHEAD_PIXELS = int(variant.split("=", 1)[1])
+        canvas.GROUP_OVERHEAD_PIXELS = int(variant.split("=", 1)[1])
     elif variant.startswith("margin="):
-        observation.MODEL_MARGIN = float(variant.split("=", 1)[1])
+        geometry.MODEL_MARGIN = float(variant.split("=", 1)[1])
     elif variant != "full":
         raise ValueError(f"unknown variant {variant!r}: full, no-sersic, no-point, groups=N or margin=F")
     return scene, obs
@@ -65,24 +65,27 @@ def measure(case_path: str, variant: str, threads: int = 1, runs: int = 20, step
     import jax
     import jax.numpy as jnp
 
-    from scarlet2 import fitting, rendering
-    from scarlet2.packing import pack_stepsizes
+    from scarlet2.infer import optimize
+    from scarlet2.infer.packing import pack_stepsizes
+    from scarlet2.ops.jit import compiler_options
+    from scarlet2.render.canvas import _groups
+    from scarlet2.render.observe import prepare
 
     scene, obs = _scene(case_path, variant)
-    core, renderers = fitting.prepare(scene, [obs])
-    optimizer = fitting.DEFAULT_OPTIMIZER
-    state = fitting._start(core, optimizer, jnp.float32)
+    core, renderers = prepare(scene, [obs])
+    optimizer = optimize.DEFAULT_OPTIMIZER
+    state = optimize._start(core, optimizer, jnp.float32)
     stepsizes = jnp.asarray(pack_stepsizes(core, jnp.float32))
     n = jnp.asarray(steps, jnp.int32)
     args = (state, core, renderers, optimizer, stepsizes, n, jnp.asarray(0.0), jnp.asarray(steps, jnp.int32), steps)
     dynamic, static = eqx.partition(args, eqx.is_array)
-    chunk = jax.jit(lambda d: fitting._run_chunk(*eqx.combine(d, static)))
+    chunk = jax.jit(lambda d: optimize._run_chunk(*eqx.combine(d, static)))
     t0 = time.perf_counter()
     traced = chunk.trace(dynamic)
     t1 = time.perf_counter()
     lowered = traced.lower()
     t2 = time.perf_counter()
-    compiled = lowered.compile(fitting.compiler_options("cpu", iterative=True))
+    compiled = lowered.compile(compiler_options("cpu", iterative=True))
     t3 = time.perf_counter()
     jax.block_until_ready(compiled(dynamic))
     best = float("inf")
@@ -91,8 +94,7 @@ def measure(case_path: str, variant: str, threads: int = 1, runs: int = 20, step
         jax.block_until_ready(compiled(dynamic))
         best = min(best, time.perf_counter() - t)
     groups = [
-        f"{type(m[0][0].morphology).__name__} {box[0]}x{box[1]} ({len(m)})"
-        for (_, box), m in rendering._groups(core).items()
+        f"{type(m[0][0].morphology).__name__} {box[0]}x{box[1]} ({len(m)})" for (_, box), m in _groups(core).items()
     ]
     return dict(
         n_sources=len(scene.sources),

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import scarlet2 as sc
-import scarlet2.fitting as F
-from scarlet2.packing import pack
-from scarlet2.rendering import render_canvas
+from scarlet2.infer.objective import log_likelihood_core, loss_flat
+from scarlet2.infer.packing import pack
+from scarlet2.render.canvas import render_canvas
+from scarlet2.render.observe import prepare
 
 
 def _setup(n_sources, shape=(128, 128)):
@@ -27,7 +28,7 @@ def _setup(n_sources, shape=(128, 128)):
                 morphology=sc.Sersic(rng.uniform(1, 4), rng.uniform(1.5, 4), rng.uniform(-0.2, 0.2, 2)),
                 box=35,
             )
-    core, renderers = F.prepare(scene, obs)
+    core, renderers = prepare(scene, obs)
     return core, renderers, pack(core)
 
 
@@ -42,7 +43,7 @@ def test_render(benchmark, n):
 @pytest.mark.parametrize("n", [1, 4, 16, 64])
 def test_log_likelihood(benchmark, n):
     core, renderers, _ = _setup(n)
-    f = jax.jit(F.log_likelihood_core)
+    f = jax.jit(log_likelihood_core)
     jax.block_until_ready(f(core, renderers))
     benchmark(lambda: jax.block_until_ready(f(core, renderers)))
 
@@ -50,6 +51,6 @@ def test_log_likelihood(benchmark, n):
 @pytest.mark.parametrize("n", [1, 4, 16, 64])
 def test_gradient(benchmark, n):
     core, renderers, u = _setup(n)
-    f = jax.jit(jax.value_and_grad(F._loss_u))
+    f = jax.jit(jax.value_and_grad(loss_flat))
     jax.block_until_ready(f(u, core, renderers))
     benchmark(lambda: jax.block_until_ready(f(u, core, renderers)))

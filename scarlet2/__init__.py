@@ -1,37 +1,52 @@
-"""scarlet2: astronomical source modeling and deblending with JAX and xarray."""
+"""scarlet2: astronomical source modeling and deblending with JAX and xarray.
 
-__version__ = "0.1.0"
+The package is built in layers, each importing only those below it (docs/architecture.md):
+:mod:`~scarlet2.ops` (numerics on arrays) < :mod:`~scarlet2.model` (what a scene is made of)
+< :mod:`~scarlet2.render` (scene -> pixels) < :mod:`~scarlet2.infer` (fits, errors,
+initialization) < :mod:`~scarlet2.labeled` (the xarray face) < the command line, demo and
+simulator. The public names are re-exported here.
+"""
 
-# the xarray layer (registers the .scarlet accessors on import)
-from . import accessor as _accessor  # noqa: E402,F401
-from . import simulate  # noqa: E402
+from . import simulate
+from ._version import __version__
 from .config import enable_compilation_cache, set_cpu_threads
-from .constraints import Interval, Positive, Real, Simplex, UnitDisk
-from .dataset import SchemaError, from_arrays, from_fits, get_wcs, to_observation, validate  # noqa: E402
-from .fitting import FitInfo, fit, log_likelihood, render
-from .frame import Frame
-from .init import initialize  # noqa: E402
-from .io import load_scene, open_dataset, open_result, save_scene, write_zarr  # noqa: E402
-from .morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel, sersic_bn
-from .observation import Observation
-from .parameter import Parameter, free_parameters, parameters
-from .psf import ArrayPSF, GaussianPSF, MoffatPSF
-from .rendering import BoxLeakageWarning, box_leakage, grow_boxes, render_source
-from .results import detect, fit_dataset  # noqa: E402
-from .scene import Scene
-from .source import Background, Component, PointSource, Source
-from .uncertainty import uncertainties
+from .errors import InputError, ScarletError, SchemaError, StoreError
+from .infer.detection import detect_peaks
+from .infer.initialization import initialize
+from .infer.objective import log_likelihood
+from .infer.optimize import FitInfo, fit
+from .infer.uncertainty import uncertainties
+from .labeled import accessor as _accessor  # registers the .scarlet accessors
+from .labeled.fits import from_fits
+from .labeled.results import detect, fit_dataset
+from .labeled.schema import from_arrays, get_wcs, to_observation, validate
+from .labeled.store import load_scene, open_dataset, open_result, save_scene, write_zarr
+from .model.constraints import Interval, Positive, Real, Simplex, UnitDisk
+from .model.frame import Frame
+from .model.morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel
+from .model.observation import Observation
+from .model.parameter import Parameter, free_parameters, parameters
+from .model.psf import ArrayPSF, GaussianPSF, MoffatPSF
+from .model.scene import Scene
+from .model.source import Background, Component, PointSource, Source
+from .ops.profiles import sersic_bn
+from .render.boxes import BoxLeakageWarning, box_leakage, grow_boxes
+from .render.canvas import render_source
+from .render.observe import render
+
+del _accessor
 
 __all__ = [
     "ArrayMorphology",
-    "Background",
     "ArrayPSF",
+    "Background",
     "BoxLeakageWarning",
     "Component",
     "FitInfo",
     "Frame",
     "Gaussian",
     "GaussianPSF",
+    "InputError",
     "Interval",
     "MoffatPSF",
     "Observation",
@@ -40,35 +55,39 @@ __all__ = [
     "PointSource",
     "Positive",
     "Real",
+    "ScarletError",
     "SchemaError",
     "Scene",
     "Sersic",
     "Simplex",
     "Source",
     "Spergel",
+    "StoreError",
     "UnitDisk",
+    "__version__",
     "box_leakage",
     "detect",
+    "detect_peaks",
     "enable_compilation_cache",
     "fit",
     "fit_dataset",
+    "free_parameters",
     "from_arrays",
     "from_fits",
     "get_wcs",
     "grow_boxes",
     "initialize",
     "load_scene",
+    "log_likelihood",
     "open_dataset",
     "open_result",
-    "free_parameters",
-    "log_likelihood",
     "parameters",
     "render",
     "render_source",
     "save_scene",
-    "simulate",
     "sersic_bn",
     "set_cpu_threads",
+    "simulate",
     "to_observation",
     "uncertainties",
     "validate",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def _fit(args) -> int:
-    from .io import open_dataset, write_zarr
-    from .results import fit_dataset
+    from .labeled.results import fit_dataset
+    from .labeled.store import open_dataset, write_zarr
 
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -29,7 +29,7 @@ def _fit(args) -> int:
     _rmtree(out)
     tmp.rename(out)
     if args.plot:
-        from .plot import plot_result
+        from .labeled.plot import plot_result
 
         plot_result(result, path=args.plot)
     cat = result["catalog"]

@@ -40,8 +40,8 @@ def set_cpu_threads(n: int | None) -> int | None:
 
     XLA's default is one thread per core, and it splits large operations (the FFTs) across
     them. At scarlet2's sizes (canvases of ~10^4 pixels per band) the hand-offs cost more than
-    the extra threads bring: on a 2-core machine one thread makes an HSC-blend iteration
-    ~0.69 ms instead of ~1.0 ms, with the same compile time (docs/performance.md, Threads).
+    the extra threads bring: on small machines one thread iterates faster at the same compile
+    time (figures in docs/performance.md, Threads).
     To use many cores for many fits, run one process per core, each with one thread. Large
     frames on machines with many cores may prefer more threads: measure.
 

@@ -26,7 +26,7 @@ def make_demo_dataset(seed: int = DEMO_SEED):
     """The demo observation Dataset (simulated with known truth, stored in attrs)."""
     import json
 
-    from .dataset import from_arrays
+    from .labeled.schema import from_arrays
     from .simulate import simulate_blend
 
     sim = simulate_blend(seed, n_galaxies=5, shape=(64, 64))
@@ -53,7 +53,7 @@ def write_demo(path=None) -> Path:
     """(Re)make the demo store; the repository ships the result of this function."""
     import shutil
 
-    from .io import write_zarr
+    from .labeled.store import write_zarr
 
     path = Path(path or demo_path())
     if path.exists():

@@ -10,12 +10,13 @@ import dataclasses
 
 import numpy as np
 
-from .frame import Frame
-from .morphology import Sersic
-from .observation import Observation
-from .psf import MoffatPSF
-from .scene import Scene
-from .source import Component, Source
+from .model.frame import Frame
+from .model.morphology import Sersic
+from .model.observation import Observation
+from .model.psf import MoffatPSF
+from .model.scene import Scene
+from .model.source import Component, Source
+from .render.observe import render
 
 BANDS = ("g", "r", "i", "z", "y")
 #: Relative SEDs (per band, summing to 1): bulges are red, disks blue.
@@ -121,8 +122,6 @@ def simulate_blend(
     psfs /= psfs.sum(axis=(1, 2), keepdims=True)
     variance = np.full((len(BANDS),) + tuple(shape), noise_rms**2, np.float32)
     template = Observation(np.zeros_like(variance), variance=variance, psf=psfs, bands=BANDS)
-    from .fitting import render
-
     noiseless = np.asarray(render(scene, template), np.float64)
     images = noiseless + rng.normal(0, noise_rms, noiseless.shape)
     return SimulatedBlend(images.astype(np.float32), variance, psfs.astype(np.float32), BANDS, truth, noiseless)

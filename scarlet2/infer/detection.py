@@ -1,0 +1,41 @@
+"""Source detection: peaks of a PSF-matched-filtered, inverse-variance weighted band sum."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..model.observation import Observation
+from .sky import band_weights, sky_levels
+
+
+def detect_peaks(obs: Observation, threshold: float = 5.0, min_separation: int = 3, edge: int = 1):
+    """Positions (n, 2) as (y, x) and detection S/N of peaks above ``threshold`` sigma.
+
+    The detection image is the sky-subtracted, inverse-variance weighted sum of the bands,
+    filtered with the mean PSF (the matched filter for faint point-like sources); its noise
+    follows from the weights: sqrt(sum_b w_b) * sqrt(sum k^2) for the unit-sum kernel k.
+    Peaks closer than ``min_separation`` pixels keep the brighter one; sub-pixel positions are
+    the 3x3 centroid.
+    """
+    data = np.asarray(obs.data, np.float64)
+    sky, _ = sky_levels(obs)
+    wb = band_weights(obs)
+    det = np.tensordot(wb, data - sky[:, None, None], axes=1)
+    psf = np.asarray(obs.psf_images(), np.float64).mean(axis=0)
+    kernel = psf / psf.sum()
+    filt = ndimage.convolve(det, kernel, mode="constant")
+    rms = max(np.sqrt(wb.sum()) * np.sqrt(np.sum(kernel**2)), 1e-30)
+    peaks = (filt == ndimage.maximum_filter(filt, size=2 * min_separation + 1)) & (filt > threshold * rms)
+    if edge:
+        peaks[:edge], peaks[-edge:], peaks[:, :edge], peaks[:, -edge:] = False, False, False, False
+    iy, ix = np.nonzero(peaks)
+    order = np.argsort(-filt[iy, ix])
+    iy, ix = iy[order], ix[order]
+    pos = []
+    for y, x in zip(iy, ix, strict=True):
+        win = np.clip(filt[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2], 0, None)
+        yy, xx = np.mgrid[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2]
+        s = win.sum()
+        pos.append((np.sum(win * yy) / s, np.sum(win * xx) / s) if s > 0 else (y, x))
+    return np.array(pos, float).reshape(-1, 2), filt[iy, ix] / rms

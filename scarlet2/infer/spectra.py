@@ -1,0 +1,105 @@
+"""Spectra by non-negative least squares: the model is linear in them for fixed morphologies."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import sparse
+from scipy.optimize import lsq_linear
+
+from ..model.observation import Observation
+from ..model.scene import Scene
+from ..model.source import Background
+from ..ops.jit import compiled, platform, to_device
+from ..render.observe import prepare, render_observed
+from .defaults import SPECTRUM_FLOOR
+
+
+def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
+    """Scene with every spectrum set to the per-band non-negative least-squares solution for
+    the current morphologies (sky levels unconstrained in sign).
+
+    Renders each component once through the observation (the scene with that component's
+    spectrum set to 1 and every other one to 0: one compiled program for all components) and
+    keeps the pixels it reaches in a sparse design matrix (memory: one frame plus the
+    footprints).
+    """
+    comps = [(i, j) for i, s in enumerate(scene.sources) for j in range(len(getattr(s, "components", ())))]
+    skies = [i for i, s in enumerate(scene.sources) if isinstance(s, Background)]
+    if not comps:
+        return scene
+    nb = scene.frame.n_bands
+    band_idx = [scene.frame.bands.index(b) for b in observation.bands]
+    data = np.asarray(observation.data, np.float64)
+    sw = np.sqrt(np.asarray(observation.weights, np.float64))
+    nbo, ny, nx = data.shape
+    rows = [[] for _ in range(nbo)]
+    # every spectrum and sky at 0, prepared once; each image sets one component's spectrum to 1
+    dark, (renderer,) = prepare(
+        with_spectra(scene, comps, np.zeros((len(comps), nb)), skies, np.zeros((len(skies), nb))), [observation]
+    )
+    render_batch = compiled(_unit_images, platform(renderer.data))
+    for start in range(0, len(comps), UNIT_IMAGE_BATCH):
+        cols = np.arange(start, start + UNIT_IMAGE_BATCH)  # past the end: all dark, ignored
+        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(cols, np.int32)), np.float64)
+        for col, img in zip(cols, images, strict=True):
+            if col >= len(comps):
+                break
+            for k in range(nbo):
+                nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
+                rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz]))
+    spectra = np.array([np.asarray(scene.sources[i].components[j].spectrum.value, np.float64) for i, j in comps])
+    sky = np.zeros(nb)
+    ncol = len(comps) + (1 if skies else 0)
+    for k, b in enumerate(band_idx):
+        r = np.concatenate([t[0] for t in rows[k]] + ([np.arange(ny * nx)] if skies else []))
+        c = np.concatenate([t[1] for t in rows[k]] + ([np.full(ny * nx, len(comps))] if skies else []))
+        v = np.concatenate([t[2] for t in rows[k]] + ([np.ones(ny * nx)] if skies else []))
+        v = v * sw[k].ravel()[r]
+        a = sparse.csr_matrix((v, (r, c)), shape=(ny * nx, ncol))
+        lo = [0.0] * len(comps) + ([-np.inf] if skies else [])
+        sol = lsq_linear(a, data[k].ravel() * sw[k].ravel(), bounds=(lo, np.inf), lsmr_tol="auto").x
+        floor = SPECTRUM_FLOOR * max(sol[: len(comps)].max(), 1e-12)
+        spectra[:, b] = np.maximum(sol[: len(comps)], floor)
+        if skies:
+            sky[b] = sol[-1]
+    levels = np.zeros((len(skies), nb))
+    levels[:1] = sky  # the first Background takes the fitted level, any others stay at 0
+    return with_spectra(scene, comps, spectra, skies, levels)
+
+
+#: Unit-spectrum component images rendered per compiled call in :func:`solve_linear_spectra`:
+#: one call per batch (host overhead per call is a walk over the whole scene), and memory of
+#: this many frames, not of all components.
+UNIT_IMAGE_BATCH = 8
+
+
+def _unit_images(dark, renderer, comps, cols):
+    """Observed images of the components ``comps[col]`` with unit spectra, one per ``col``
+    (traced; ``dark`` has every spectrum at 0), rendered one after another on the device."""
+
+    def lit(col):
+        on = (jnp.arange(len(comps)) == col).astype(renderer.data.dtype)
+        values = [jnp.ones_like(dark.sources[i].components[j].spectrum.value) * on[c] for c, (i, j) in enumerate(comps)]
+        paths = lambda s: [s.sources[i].components[j].spectrum.value for i, j in comps]  # noqa: E731
+        return render_observed(eqx.tree_at(paths, dark, values), renderer)
+
+    return jax.lax.map(lit, cols)
+
+
+def with_spectra(scene, comps, spectra, skies, levels):
+    """``scene`` with the spectra of components ``comps`` ((source, component) pairs) and the
+    levels of the Backgrounds ``skies`` (source indices) replaced; structure unchanged."""
+
+    def set_value(param, value):
+        return eqx.tree_at(lambda p: p.value, param, to_device(value, param.value.dtype))
+
+    sources = list(scene.sources)
+    for (i, j), spec in zip(comps, spectra, strict=True):
+        new = set_value(sources[i].components[j].spectrum, spec)
+        sources[i] = eqx.tree_at(lambda s, j=j: s.components[j].spectrum, sources[i], new)
+    for i, level in zip(skies, levels, strict=True):
+        sources[i] = eqx.tree_at(lambda s: s.spectrum, sources[i], set_value(sources[i].spectrum, level))
+    return Scene(scene.frame, sources)

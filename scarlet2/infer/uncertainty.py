@@ -1,0 +1,118 @@
+"""Parameter errors from the inverse Fisher matrix (Hessian of the negative log posterior)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ..errors import InputError
+from ..model.parameter import free_parameters, free_slots, set_values
+from ..ops.jit import compiled, platform, to_device
+from ..render.observe import prepare
+from .objective import neg_log_posterior_core
+
+#: Most free parameters for which a dense Fisher matrix is formed.
+MAX_DENSE = 4000
+
+
+def _hessian(x, scene, renderers):
+    _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
+
+    def f(v):
+        return neg_log_posterior_core(set_values(scene, unravel(v)), renderers)
+
+    return jax.hessian(f)(x)
+
+
+def uncertainties(scene, observations, covariance=False):
+    """1-sigma errors of every free parameter (constrained space), from the inverse Hessian of
+    the negative log posterior at ``scene`` (meant to be an optimum).
+
+    Returns a list aligned with :func:`scarlet2.free_parameters` of the scene (shared parameters
+    repeat their error); each entry has the parameter's shape. The covariance is over the distinct
+    slots of :func:`scarlet2.model.parameter.free_slots`; see :func:`covariance_from_hessian` for
+    degenerate directions (parameters they dominate get ``inf``).
+    With ``covariance=True`` also the full covariance matrix over the flattened free parameters.
+    """
+    errs, cov, _ = fisher_errors(scene, observations)
+    return (errs, cov) if covariance else errs
+
+
+def fisher_errors(scene, observations):
+    """:func:`uncertainties` with the covariance: ``(errors, cov, cov_floored)``, where
+    ``cov_floored`` is the part of ``cov`` that comes from directions raised to the curvature
+    floor (:func:`covariance_from_hessian`). A combination ``a`` of parameters (a source's total
+    flux in a band) is unconstrained when ``a @ cov_floored @ a`` is most of ``a @ cov @ a``.
+    """
+    core, renderers = prepare(scene, observations)
+    slots = free_slots(core)
+    if not slots:
+        raise InputError("The scene has no free parameters: there are no errors to compute")
+    values = [np.asarray(p.value) for p, _ in slots]  # flattened on the host: no eager ops
+    dtype = renderers[0].data.dtype  # the observation's precision, as in the fit
+    x = np.concatenate([v.ravel() for v in values]).astype(dtype)
+    if x.size > MAX_DENSE:
+        raise InputError(
+            f"{x.size} free parameters: too many for a dense Fisher matrix (limit {MAX_DENSE}); "
+            "fix free-form morphologies or sample the posterior instead"
+        )
+    hessian = compiled(_hessian, platform(renderers[0].data))
+    h = np.asarray(hessian(to_device(x, dtype), core, renderers), np.float64)
+    cov, var, cov_floored = covariance_from_hessian(h, rtol=100 * np.finfo(dtype).eps, floored=True)  # 1e-5 (f32)
+    err = np.sqrt(var)
+    cuts = np.cumsum([v.size for v in values])[:-1]
+    per_slot = [e.reshape(v.shape) for e, v in zip(np.split(err, cuts), values, strict=True)]
+    errs = [None] * len(free_parameters(core))
+    for (_, members), e in zip(slots, per_slot, strict=True):
+        for i in members:
+            errs[i] = e
+    return errs, cov, cov_floored
+
+
+def covariance_from_hessian(h, rtol=1e-5, floored=False):
+    """Covariance and per-parameter variances from a Hessian of the negative log posterior.
+
+    The Hessian is equilibrated (unit diagonal) and eigen-decomposed.
+
+    - A clearly negative curvature (below ``-rtol`` times the largest) means the fit ended against
+      a bound (a Sersic index at its limit, an ellipticity at the disk's edge): there is no
+      Gaussian approximation in that direction. The parameter that dominates it is held fixed
+      (variance ``inf``, no covariance with the others), and the rest is conditional on it, as
+      fitters report parameters at limits; repeated until no such direction is left.
+    - Curvatures within ``rtol`` of zero are at the noise level of the Hessian (``rtol`` ~ 100
+      machine epsilons of its computation) or real degeneracies (how a source's flux splits
+      between bulge and disk). They are raised to that floor, so the covariance is positive
+      semi-definite and combinations orthogonal to the degeneracy (the total flux) keep finite
+      errors; a parameter whose variance comes mostly from floored directions gets ``inf``.
+      With ``floored=True`` also the part of the covariance from those directions, so that the
+      same rule can be applied to combinations of parameters.
+    """
+    h = 0.5 * (h + h.T)
+    n = h.shape[0]
+    d = np.sqrt(np.abs(np.diag(h)))
+    d[d == 0] = 1.0
+    hs = h / d[:, None] / d[None, :]
+    keep = np.ones(n, bool)
+    while keep.any():
+        lam, v = np.linalg.eigh(hs[np.ix_(keep, keep)])
+        if lam[-1] <= 0:
+            keep[:] = False
+        elif lam[0] < -rtol * lam[-1]:
+            keep[np.flatnonzero(keep)[np.argmax(np.abs(v[:, 0]))]] = False  # at a bound: hold fixed
+        else:
+            break
+    cov, var, cov_low = np.zeros((n, n)), np.full(n, np.inf), np.zeros((n, n))
+    np.fill_diagonal(cov, np.inf)
+    np.fill_diagonal(cov_low, np.inf)
+    if keep.any():
+        floor = rtol * lam[-1]
+        inv = 1.0 / np.maximum(lam, floor)
+        sub = (v * inv) @ v.T / d[keep, None] / d[None, keep]
+        low = lam < floor
+        share = (v**2 * inv) / ((v**2) @ inv)[:, None]  # each direction's part of each variance
+        dominated = share[:, low].sum(axis=1) > 0.5
+        cov[np.ix_(keep, keep)] = sub
+        cov_low[np.ix_(keep, keep)] = (v[:, low] * inv[low]) @ v[:, low].T / d[keep, None] / d[None, keep]
+        var[keep] = np.where(dominated, np.inf, np.diag(sub))
+    return (cov, var, cov_low) if floored else (cov, var)

@@ -1,0 +1,58 @@
+"""The ``.scarlet`` accessors: stateless, each method one call into the library."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from . import plot, results, schema
+from .store import scene_from_dataset
+
+
+@xr.register_dataset_accessor("scarlet")
+class ScarletDatasetAccessor:
+    """``ds.scarlet``: observation Datasets (see :mod:`scarlet2.labeled.schema`)."""
+
+    def __init__(self, ds: xr.Dataset):
+        self._ds = ds
+
+    @property
+    def wcs(self):
+        """The astropy WCS, parsed from the ``wcs`` coordinate on each access."""
+        return schema.get_wcs(self._ds)
+
+    def validate(self):
+        return schema.validate(self._ds)
+
+    def observation(self):
+        return schema.to_observation(self._ds)
+
+    def detect(self, **kwargs) -> xr.Dataset:
+        return results.detect(self._ds, **kwargs)
+
+    def fit(self, catalog=None, model="parametric", **fit_options) -> xr.DataTree:
+        return results.fit_dataset(self._ds, catalog=catalog, model=model, **fit_options)
+
+    def render(self, scene) -> xr.DataArray:
+        return results.render_dataarray(self._ds, scene)
+
+    def plot(self, path=None, catalog=None):
+        return plot.plot_observation(self._ds, path=path, catalog=catalog)
+
+
+@xr.register_datatree_accessor("scarlet")
+class ScarletResultAccessor:
+    """``result.scarlet``: fit results (DataTree with /model, /catalog, /fit, /scene)."""
+
+    def __init__(self, tree: xr.DataTree):
+        self._tree = tree
+
+    def scene(self):
+        """The fitted scene, rebuilt from its arrays and JSON structure (no pickle)."""
+        return scene_from_dataset(self._tree["scene"].to_dataset())
+
+    @property
+    def catalog(self) -> xr.Dataset:
+        return self._tree["catalog"].to_dataset()
+
+    def plot(self, path=None, **kwargs):
+        return plot.plot_result(self._tree, path=path, **kwargs)

@@ -1,0 +1,88 @@
+"""Figures: RGB composites (astropy ``make_lupton_rgb``) of data, model and residual on WCSAxes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .schema import get_wcs
+
+
+def _rgb_bands(bands):
+    """Indices of three bands for (R, G, B): reddest to bluest of the available ones."""
+    n = len(bands)
+    if n >= 3:
+        return [min(n - 1, n // 2 + 1), n // 2, max(0, n // 2 - 1)] if n < 5 else [3, 2, 1]
+    return [0] * 3 if n == 1 else [1, 1, 0]
+
+
+def rgb(cube, bands, stretch=None, Q=8, minimum=None):
+    """Lupton RGB image (y, x, 3) of a (band, y, x) cube."""
+    from astropy.visualization import make_lupton_rgb
+
+    cube = np.nan_to_num(np.asarray(cube, np.float64))
+    r, g, b = (cube[i] for i in _rgb_bands(bands))
+    stretch = stretch or max(np.percentile(cube, 99.5), 1e-12) / 2
+    return make_lupton_rgb(r, g, b, stretch=stretch, Q=Q, minimum=0 if minimum is None else minimum)
+
+
+def plot_result(result, path=None, markers=True, figsize=(13, 4.6)):
+    """Data, model and residual RGB panels with source markers; saved to ``path`` if given."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    cube = result["model"].to_dataset() if hasattr(result["model"], "to_dataset") else result["model"]
+    wcs = get_wcs(cube)
+    bands = [str(b) for b in cube["band"].values]
+    data, model = cube["data"].values, cube["model"].values
+    stretch = max(np.nanpercentile(data, 99.5), 1e-12) / 2
+    resid = np.nan_to_num(data - model)
+    noise = 1 / np.sqrt(np.where(cube["weight"].values > 0, cube["weight"].values, np.inf))
+    panels = [
+        ("data", rgb(data, bands, stretch)),
+        ("model", rgb(model, bands, stretch)),
+        # residuals: offset by 3 sigma and stretched in noise units, so +-3 sigma is visible
+        (
+            "residual (+3 sigma offset)",
+            rgb(resid + 3 * noise, bands, 3 * float(np.nanmedian(noise[np.isfinite(noise)]))),
+        ),
+    ]
+    fig = plt.figure(figsize=figsize)
+    cat = result["catalog"] if "catalog" in result.children else None
+    for k, (title, img) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, k + 1, projection=wcs) if wcs is not None else fig.add_subplot(1, 3, k + 1)
+        ax.imshow(img, origin="lower")
+        ax.set_title(title)
+        if wcs is not None:
+            ax.coords[0].set_axislabel("RA")
+            ax.coords[1].set_axislabel("Dec" if k == 0 else " ")
+        if markers and cat is not None and cat.sizes.get("source", 0):
+            ax.plot(cat["x"].values, cat["y"].values, "+", color="cyan", ms=8, mew=1.2)
+            for i, (x, y) in enumerate(zip(cat["x"].values, cat["y"].values, strict=True)):
+                ax.text(x + 1.5, y + 1.5, str(i), color="cyan", fontsize=8)
+    chi2 = result.attrs.get("chi2_dof")
+    if chi2 is not None:
+        fig.suptitle(f"scarlet2 fit: chi^2/dof = {chi2:.3f}")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def plot_observation(ds, path=None, catalog=None):
+    """RGB of an observation Dataset (with optional catalog markers)."""
+    import matplotlib.pyplot as plt
+
+    wcs = get_wcs(ds)
+    fig = plt.figure(figsize=(5, 5))
+    ax = fig.add_subplot(1, 1, 1, projection=wcs) if wcs is not None else fig.add_subplot(1, 1, 1)
+    ax.imshow(rgb(ds["image"].values, [str(b) for b in ds["band"].values]), origin="lower")
+    if catalog is not None:
+        ax.plot(catalog["x"].values, catalog["y"].values, "+", color="cyan")
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig

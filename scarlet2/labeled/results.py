@@ -1,0 +1,149 @@
+"""Labeled fit results: model and residual cubes, a per-source catalog, the fit record and the
+scene, as one xarray DataTree."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import numpy as np
+import xarray as xr
+
+from .._version import __version__
+from ..errors import InputError
+from ..infer.detection import detect_peaks
+from ..infer.initialization import initialize
+from ..infer.optimize import fit
+from ..infer.uncertainty import MAX_DENSE, fisher_errors
+from ..model.morphology import ArrayMorphology
+from ..model.parameter import Parameter, free_slots
+from ..model.scene import Scene
+from ..render.observe import render
+from .catalog import catalog_dataset, catalog_positions, source_catalog
+from .schema import attach_wcs, get_wcs, to_observation
+from .store import scene_dataset
+
+#: Named initialization presets for ``ds.scarlet.fit(model=...)``.
+MODELS = {
+    "parametric": {},
+    "freeform": {"freeform_snr": 300.0},
+    "single": {"max_components": 1},
+}
+
+
+def detect(ds: xr.Dataset, threshold: float = 5.0, min_separation: int = 3) -> xr.Dataset:
+    """Detect peaks in an observation Dataset; returns a catalog Dataset."""
+    obs = to_observation(ds)
+    pos, snr = detect_peaks(obs, threshold=threshold, min_separation=min_separation)
+    return catalog_dataset(pos, snr, obs.wcs)
+
+
+def fit_dataset(ds: xr.Dataset, catalog=None, model="parametric", errors=True, **fit_options) -> xr.DataTree:
+    """Detect (when no catalog is given), initialize, fit and label the result.
+
+    Parameters
+    ----------
+    ds
+        Observation Dataset (see :mod:`scarlet2.labeled.schema`).
+    catalog
+        Source positions: a catalog Dataset/DataFrame (y, x or ra, dec) or an (n, 2) array.
+    model
+        A preset name from :data:`MODELS`, a dict of :func:`scarlet2.initialize` options, or
+        a ready :class:`~scarlet2.Scene`.
+    errors
+        Compute Fisher-matrix errors for the catalog.
+    fit_options
+        Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
+    """
+    obs = to_observation(ds)
+    if isinstance(model, Scene):
+        scene = model
+    else:
+        if isinstance(model, str) and model not in MODELS:
+            raise InputError(f"unknown model {model!r}; presets: {sorted(MODELS)}")
+        opts = MODELS[model] if isinstance(model, str) else dict(model or {})
+        positions = detect_peaks(obs)[0] if catalog is None else catalog_positions(catalog, obs.wcs)
+        if len(positions) == 0:
+            raise InputError("no sources: detection found none and no catalog was given")
+        scene = initialize(obs, positions, **opts)
+    fitted, info = fit(scene, obs, **fit_options)
+    return build_result(ds, obs, fitted, info, errors=errors)
+
+
+def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
+    """The result DataTree: /model, /catalog, /fit, /scene."""
+    wcs = get_wcs(ds)
+    model = np.asarray(render(fitted, obs))
+    data = np.asarray(obs.data)
+    weights = np.asarray(obs.weights)
+    coords = {
+        "band": ds["band"].values,
+        "y": ds["y"].values if "y" in ds.coords else np.arange(model.shape[1]),
+        "x": ds["x"].values if "x" in ds.coords else np.arange(model.shape[2]),
+    }
+    cube = xr.Dataset(
+        {
+            "model": (("band", "y", "x"), model.astype(np.float32)),
+            "residual": (("band", "y", "x"), np.where(weights > 0, data - model, np.nan).astype(np.float32)),
+            "data": (("band", "y", "x"), np.where(weights > 0, data, np.nan).astype(np.float32)),
+            "weight": (("band", "y", "x"), weights.astype(np.float32)),
+        },
+        coords=coords,
+        attrs={k: v for k, v in ds.attrs.items() if k != "schema_version"},
+    )
+    cube = attach_wcs(cube, wcs)
+    err_scene = _fix_arrays(fitted)  # same values; the parameters the errors refer to
+    errs, cov, cov_floored = _errors(err_scene, obs) if errors else (None, None, None)
+    catalog = source_catalog(err_scene, obs, wcs, errs, cov, model, cov_floored)
+    record = xr.Dataset(
+        {"loss": ("iteration", info.loss_history)},
+        attrs={
+            "iterations": int(info.iterations),
+            "converged": int(info.converged),
+            "chi2": float(info.chi2),
+            "dof": int(info.dof),
+            "chi2_dof": float(info.chi2_dof),
+            "n_free": int(info.n_free),
+            "errors": "fisher" if errs is not None else "none",
+        },
+    )
+    root = xr.Dataset(
+        attrs={
+            "scarlet2_version": __version__,
+            "chi2_dof": float(info.chi2_dof),
+            "converged": int(info.converged),
+            "n_sources": int(catalog.sizes["source"]),
+        }
+    )
+    return xr.DataTree.from_dict(
+        {"/": root, "/model": cube, "/catalog": catalog, "/fit": record, "/scene": scene_dataset(fitted)}
+    )
+
+
+def _errors(fixed, obs):
+    """Fisher errors of a scene whose free-form morphologies are held fixed (thousands of pixels
+    make the dense matrix slow and ill-conditioned): errors of such sources are conditional on
+    their shape."""
+    n = sum(int(np.size(p.value)) for p, _ in free_slots(fixed))
+    if n > MAX_DENSE or n == 0:
+        return None, None, None
+    return fisher_errors(fixed, obs)
+
+
+def _fix_arrays(scene):
+    def fix(x):
+        if isinstance(x, ArrayMorphology):
+            return eqx.tree_at(lambda m: m.array, x, Parameter(x.array.value, x.array.constraint, fixed=True))
+        return x
+
+    return jax.tree.map(fix, scene, is_leaf=lambda x: isinstance(x, ArrayMorphology))
+
+
+def render_dataarray(ds: xr.Dataset, scene) -> xr.DataArray:
+    """The scene rendered through an observation Dataset, labeled like its image."""
+    obs = to_observation(ds)
+    model = np.asarray(render(scene, obs))
+    out = xr.DataArray(model, dims=("band", "y", "x"), coords={"band": ds["band"].values}, name="model")
+    return attach_wcs(out.to_dataset(), get_wcs(ds))["model"]
+
+
+__all__ = ["MODELS", "build_result", "detect", "fit_dataset", "render_dataarray"]

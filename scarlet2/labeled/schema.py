@@ -1,0 +1,183 @@
+"""The observation schema: an xarray Dataset with dims (band, y, x) and a persisted WCS.
+
+Variables
+---------
+image (band, y, x)              data
+variance or weight (band, y, x) noise; variance inf or weight 0 masks a pixel (<= 0 / NaN: mask it)
+mask (band, y, x), optional     True/nonzero = bad pixel
+psf (band, psf_y, psf_x)        centred PSF images, normalized to unit sum on reading (or attrs ``psf_model``)
+
+Coordinates: ``band`` (names), integer pixel ``y`` and ``x``, and the scalar ``wcs`` whose attrs
+hold the FITS header (``fits_header``); data variables name it in ``encoding["grid_mapping"]`` (as
+rioxarray does with ``spatial_ref``), so ``decode_coords="all"`` restores it as a coordinate.
+Attrs: ``instrument``, ``pixel_scale`` (arcsec), ``flux_unit`` or ``zero_point``, ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from ..errors import SchemaError
+from ..model.checks import check_bands, check_psf, observation_weights
+from ..model.observation import Observation
+from ..model.psf import GaussianPSF, MoffatPSF
+
+SCHEMA_VERSION = "1"
+WCS_VAR = "wcs"
+PSF_DIMS = ("psf_y", "psf_x")
+
+
+def wcs_coordinate(wcs: WCS | None) -> xr.DataArray:
+    """Scalar coordinate carrying the WCS as a FITS header string."""
+    header = "" if wcs is None else wcs.to_header(relax=True).tostring(sep="\n")
+    return xr.DataArray(0, attrs={"fits_header": header})
+
+
+def get_wcs(obj) -> WCS | None:
+    """The astropy WCS of a Dataset/DataArray, parsed from its ``wcs`` coordinate (not cached)."""
+    if WCS_VAR not in obj.coords and WCS_VAR not in getattr(obj, "variables", {}):
+        return None
+    header = obj[WCS_VAR].attrs.get("fits_header", "")
+    if not header:
+        return None
+    try:
+        return WCS(fits.Header.fromstring(header, sep="\n")).celestial
+    except Exception as exc:  # astropy raises several types for bad headers
+        raise SchemaError(f"variable '{WCS_VAR}': unparsable FITS header in attrs['fits_header'] ({exc})") from exc
+
+
+def attach_wcs(ds: xr.Dataset, wcs) -> xr.Dataset:
+    """``ds`` with the WCS as its scalar ``wcs`` coordinate, named by each image-like variable."""
+    ds = ds.assign_coords({WCS_VAR: wcs_coordinate(wcs)})
+    for name in ds.data_vars:
+        if {"y", "x"} <= set(ds[name].dims):
+            # in encoding, as rioxarray does: written as the CF attribute, decoded back to encoding
+            ds[name].encoding["grid_mapping"] = WCS_VAR
+    return ds
+
+
+def from_arrays(
+    images,
+    *,
+    variance=None,
+    weight=None,
+    psf=None,
+    bands,
+    wcs: WCS | None = None,
+    mask=None,
+    instrument: str = "unknown",
+    pixel_scale: float | None = None,
+    flux_unit: str | None = None,
+    zero_point: float | None = None,
+) -> xr.Dataset:
+    """Build an observation Dataset from numpy arrays (and an astropy WCS)."""
+    images = np.asarray(images, np.float32)
+    if images.ndim == 2:
+        images = images[None]
+    nb, ny, nx = images.shape
+    coords = {"band": np.array([str(b) for b in bands], dtype=object), "y": np.arange(ny), "x": np.arange(nx)}
+    dv = {"image": (("band", "y", "x"), images)}
+    if variance is not None:
+        dv["variance"] = (("band", "y", "x"), np.broadcast_to(np.asarray(variance, np.float32), images.shape))
+    if weight is not None:
+        dv["weight"] = (("band", "y", "x"), np.broadcast_to(np.asarray(weight, np.float32), images.shape))
+    if mask is not None:
+        dv["mask"] = (("band", "y", "x"), np.broadcast_to(np.asarray(mask, bool), images.shape))
+    if psf is not None:
+        p = np.asarray(psf, np.float32)
+        if p.ndim == 2:
+            p = np.broadcast_to(p, (nb,) + p.shape)
+        dv["psf"] = (("band",) + PSF_DIMS, p)
+    if pixel_scale is None and wcs is not None:
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        pixel_scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600)
+    attrs = {"instrument": instrument, "schema_version": SCHEMA_VERSION}
+    if pixel_scale is not None:
+        attrs["pixel_scale"] = float(pixel_scale)
+    if flux_unit is not None:
+        attrs["flux_unit"] = flux_unit
+    if zero_point is not None:
+        attrs["zero_point"] = float(zero_point)
+    ds = xr.Dataset(dv, coords=coords, attrs=attrs)
+    ds = attach_wcs(ds, None if wcs is None else wcs.celestial)
+    validate(ds)
+    return ds
+
+
+def validate(ds: xr.Dataset) -> xr.Dataset:
+    """Check a Dataset against the observation schema; raise :class:`SchemaError` naming the
+    variable (and band) at the first violation. Returns the Dataset for chaining.
+
+    The data rules are those of :class:`~scarlet2.Observation` (:mod:`scarlet2.model.checks`).
+    """
+    _check_layout(ds)
+    bands = check_bands([str(b) for b in ds["band"].values], where="coordinate 'band'")
+    if "psf" in ds:
+        check_psf(ds["psf"].values, bands, where="variable 'psf'")
+    _observation_weights(ds, bands)
+    get_wcs(ds)  # raises on an unparsable header
+    return ds
+
+
+def _check_layout(ds) -> None:
+    """Dims, variables and shapes, before any value is read."""
+    if not isinstance(ds, xr.Dataset):
+        raise SchemaError(f"expected an xarray.Dataset in the observation schema, got {type(ds).__name__}")
+    if "band" not in ds.dims or "band" not in ds.coords:
+        raise SchemaError("missing 'band' dimension/coordinate (band names)")
+    if "image" not in ds:
+        raise SchemaError("missing data variable 'image' (band, y, x)")
+    img = ds["image"]
+    if img.dims != ("band", "y", "x"):
+        raise SchemaError(f"variable 'image' has dims {img.dims}, expected ('band', 'y', 'x')")
+    noise = [v for v in ("variance", "weight") if v in ds]
+    if not noise:
+        raise SchemaError("missing data variable 'variance' or 'weight' (band, y, x)")
+    for v in noise + (["mask"] if "mask" in ds else []):
+        if ds[v].dims != img.dims or ds[v].shape != img.shape:
+            raise SchemaError(f"variable '{v}' has shape {dict(ds[v].sizes)}, 'image' has {dict(img.sizes)}")
+    if "psf" in ds:
+        if ds["psf"].dims != ("band",) + PSF_DIMS:
+            raise SchemaError(f"variable 'psf' has dims {ds['psf'].dims}, expected ('band', 'psf_y', 'psf_x')")
+    elif "psf_model" not in ds.attrs:
+        raise SchemaError("missing data variable 'psf' (band, psf_y, psf_x) or attrs['psf_model']")
+
+
+def _observation_weights(ds, bands) -> np.ndarray:
+    """The data and noise rules of :mod:`scarlet2.model.checks`; the weights (0 = masked)."""
+    noise = "variance" if "variance" in ds else "weight"
+    arrays = {"variance" if noise == "variance" else "weights": np.asarray(ds[noise].values, np.float64)}
+    return observation_weights(
+        np.asarray(ds["image"].values, np.float64),
+        bands,
+        mask=np.asarray(ds["mask"].values, bool) if "mask" in ds else None,
+        where={"data": "variable 'image'", "variance": "variable 'variance'", "weights": "variable 'weight'"},
+        **arrays,
+    )
+
+
+def to_observation(ds: xr.Dataset) -> Observation:
+    """The core :class:`~scarlet2.Observation` of a Dataset (validated on the way)."""
+    _check_layout(ds)
+    bands = check_bands([str(b) for b in ds["band"].values], where="coordinate 'band'")
+    w = _observation_weights(ds, bands)
+    if "psf" in ds:
+        psf = check_psf(ds["psf"].values, bands, where="variable 'psf'")
+    else:
+        spec = (
+            dict(ds.attrs["psf_model"]) if not isinstance(ds.attrs["psf_model"], str) else _parse(ds.attrs["psf_model"])
+        )
+        kind = spec.pop("type")
+        psf = {"gaussian": GaussianPSF, "moffat": MoffatPSF}[kind](**spec)
+    data = np.asarray(ds["image"].values, np.float64)
+    return Observation(data, weights=w, psf=psf, bands=bands, wcs=get_wcs(ds))
+
+
+def _parse(s):
+    import json
+
+    return json.loads(s)

@@ -1,0 +1,73 @@
+"""The model frame: bands, pixel grid, WCS and the narrow model PSF sources are rendered with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import numpy as np
+
+from ..errors import InputError
+from .positions import to_pixel
+from .psf import PSF, GaussianPSF
+
+
+class Frame(eqx.Module):
+    """Model frame.
+
+    Parameters
+    ----------
+    bands
+        Band names, in the order of every spectrum.
+    shape
+        (ny, nx) pixels.
+    wcs
+        Optional astropy WCS (celestial, 2-d) of the pixel grid.
+    psf
+        Model-frame PSF, narrower than every observation's PSF (default ``GaussianPSF()``, sigma 0.7 px,
+        for well-sampled data); rendering warns, naming the band, when an observation's PSF is
+        narrower (undersampled data need a narrower one).
+    """
+
+    bands: tuple[str, ...] = eqx.field(static=True)
+    shape: tuple[int, int] = eqx.field(static=True)
+    psf: PSF
+    wcs: Any = eqx.field(static=True, default=None)
+
+    def __init__(self, bands, shape, wcs=None, psf=None):
+        self.bands = tuple(str(b) for b in bands)
+        if len(set(self.bands)) != len(self.bands):
+            raise InputError(f"Frame bands must be unique, got {self.bands}")
+        if len(shape) != 2 or min(shape) < 1:
+            raise InputError(f"Frame shape must be (ny, nx) with positive sizes, got {shape}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.psf = psf if psf is not None else GaussianPSF()
+        self.wcs = celestial_wcs(wcs)
+
+    @property
+    def n_bands(self) -> int:
+        return len(self.bands)
+
+    def without_wcs(self) -> Frame:
+        """Same frame without its WCS: what compiled code sees, so tiles with different WCS
+        share one compilation."""
+        return Frame(self.bands, self.shape, None, self.psf)
+
+    def to_pixel(self, center) -> np.ndarray:
+        """A centre as (y, x) pixels: from an astropy SkyCoord (needs the WCS) or a pixel pair."""
+        return to_pixel(center, self.wcs)
+
+    def check_inside(self, yx, what="source"):
+        y, x = yx
+        ny, nx = self.shape
+        if not (-0.5 <= y <= ny - 0.5 and -0.5 <= x <= nx - 0.5):
+            raise InputError(f"{what} centre (y={y:.2f}, x={x:.2f}) lies outside the frame of shape {self.shape}")
+
+
+def celestial_wcs(wcs):
+    """The celestial part of a WCS (None stays None)."""
+    if wcs is None:
+        return None
+    if getattr(wcs, "naxis", 2) != 2:
+        wcs = wcs.celestial
+    return wcs

@@ -1,0 +1,67 @@
+"""Jitted entry points compiled with per-backend XLA options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import numpy as np
+from jaxtyping import Array, ArrayLike, DTypeLike
+
+#: XLA options for scarlet2's compiled programs (fit chunks, renders, chi^2, Fisher matrices),
+#: per backend. On CPU, optimisation level 1 and the classic fusion emitters compile about twice
+#: as fast as the defaults at the same run time, and without YNNPACK fusions an iteration is
+#: faster (their reductions compete with the FFTs for the cores): docs/performance.md, Compile
+#: time. Edit the dict to override; a backend not listed gets XLA's defaults.
+COMPILER_OPTIONS = {
+    "cpu": {
+        "xla_backend_optimization_level": 1,
+        "xla_cpu_use_fusion_emitters": False,
+        "xla_cpu_experimental_ynn_fusion_type": "",
+    }
+}
+
+#: Overrides of :data:`COMPILER_OPTIONS` for programs that run many times per compilation (the
+#: fit's chunks of optimizer steps): on CPU, optimisation level 2 iterates faster for the same
+#: compile time (docs/performance.md). One-shot programs keep level 1.
+ITERATIVE_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 2}}
+
+_COMPILED = {}
+
+
+def compiler_options(backend: str, iterative: bool = False) -> dict:
+    """The XLA options scarlet2 compiles with on ``backend``: :data:`COMPILER_OPTIONS`, updated
+    with :data:`ITERATIVE_COMPILER_OPTIONS` for programs that iterate."""
+    options = dict(COMPILER_OPTIONS.get(backend, {}))
+    if iterative:
+        options.update(ITERATIVE_COMPILER_OPTIONS.get(backend, {}))
+    return options
+
+
+def compiled(fn: Callable, backend: str, iterative: bool = False) -> Callable:
+    """``fn`` under ``equinox.filter_jit`` with :func:`compiler_options` (one wrapper per
+    function, backend and options, so its compilation cache is kept)."""
+    options = compiler_options(backend, iterative)
+    key = (fn, backend, tuple(sorted(options.items())))
+    if key not in _COMPILED:
+        _COMPILED[key] = eqx.filter_jit(fn, compiler_options=dict(options))
+    return _COMPILED[key]
+
+
+def platform(array: Array) -> str:
+    """The platform ("cpu", "gpu", "tpu") an array lives on."""
+    return next(iter(array.devices())).platform
+
+
+def to_device(x: ArrayLike, dtype: DTypeLike) -> Array:
+    """``jnp.asarray(x, dtype)`` without compiling: host values are converted with numpy and
+    copied with ``jax.device_put`` (``jnp.asarray`` of a host array, or a conversion on the
+    device, compiles a small program for every new shape and dtype)."""
+    if isinstance(x, jax.Array):
+        return x if x.dtype == dtype else x.astype(dtype)
+    try:
+        host = np.asarray(x, dtype=dtype)
+    except jax.errors.TracerArrayConversionError:  # e.g. a list of traced values
+        return jax.numpy.asarray(x, dtype)
+    return jax.device_put(host)

@@ -1,0 +1,78 @@
+"""Box diagnostics: how much of a source's light its box cannot hold, and boxes grown to fit."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..ops.fourier import BOX_SIZES, box_size
+
+#: :func:`scarlet2.fit` warns when a fitted source's :func:`box_leakage` bound exceeds this.
+BOX_LEAKAGE_WARNING = 0.2
+
+
+class BoxLeakageWarning(UserWarning):
+    """A source's profile reaches well beyond its box (see :func:`box_leakage`)."""
+
+
+def warn_box_leakage(scene, leak, threshold: float = BOX_LEAKAGE_WARNING):
+    """Warn, naming the sources, when ``leak`` (from :func:`box_leakage`) exceeds ``threshold``."""
+    bad = [i for i, lk in enumerate(leak) if lk > threshold]
+    if bad:
+        what = ", ".join(f"source {i} ({leak[i]:.0%} beyond its {max(scene.sources[i].box)}-px box)" for i in bad)
+        warnings.warn(
+            f"{what}: a box's FFT wraps that light around inside the box, so these model images are "
+            "wrong although their fluxes add up; refit scarlet2.grow_boxes(scene) or give larger boxes",
+            BoxLeakageWarning,
+            stacklevel=3,
+        )
+
+
+def box_leakage(scene) -> np.ndarray:
+    """Per source (in ``scene.sources`` order), an upper bound on the fraction of its flux that
+    its profiles put beyond its box (flux-weighted over components and bands; 0 for
+    backgrounds, point sources and pixel arrays).
+
+    A box is rendered by an FFT of its own size, so light beyond it wraps around into the box
+    instead of being cut: a box well below its profile's size (a galaxy whose r_e grew in the
+    fit, a high-n wing) makes a wrong image with the right total flux.
+    """
+    out = np.zeros(len(scene.sources))
+    for i, s in enumerate(scene.sources):
+        comps = getattr(s, "components", ())
+        if not comps or not hasattr(s, "box"):
+            continue
+        out[i] = box_leakage_at(s, min(s.box))
+    return out
+
+
+def grow_boxes(scene, max_leakage: float = 0.05, max_box: int | None = None):
+    """The scene with each source's box enlarged to the smallest standard size whose
+    :func:`box_leakage` bound is at most ``max_leakage`` (boxes only grow; pixel-array
+    morphologies keep theirs). ``max_box`` caps the size (default: the standard size covering
+    twice the frame). A fit of the result compiles anew for the new box sizes.
+    """
+    cap = max_box or box_size(2 * max(scene.frame.shape) + 1)
+    leak = box_leakage(scene)
+    sources = []
+    for s, lk in zip(scene.sources, leak, strict=True):
+        comps = getattr(s, "components", ())
+        if lk <= max_leakage or any(hasattr(c.morphology, "array") for c in comps):
+            sources.append(s)
+            continue
+        box = max(s.box)
+        for size in (b for b in BOX_SIZES if max(s.box) < b <= cap):
+            box = size
+            if box_leakage_at(s, size) <= max_leakage:
+                break
+        sources.append(s.with_box(box))
+    return scene.replace_sources(sources)
+
+
+def box_leakage_at(source, box: int) -> float:
+    """:func:`box_leakage` of one source if its box were ``box`` pixels."""
+    comps = source.components
+    fluxes = np.array([max(float(np.sum(c.flux(xp=np))), 0.0) for c in comps])
+    leaks = np.array([c.morphology.flux_outside(box / 2) for c in comps])
+    return float(fluxes @ leaks / fluxes.sum()) if fluxes.sum() > 0 else float(leaks.max())

@@ -1,0 +1,154 @@
+"""Rendering a scene into its padded model canvas: per-source boxes, batched by kind.
+
+Components whose morphologies share a pytree structure and box size are stacked and rendered
+with one ``vmap``; their boxes are added into the canvas by a scan of in-place slice updates.
+Peak memory is n_sources x box area, never n_sources x frame area (``tests/test_memory.py``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import jax
+import jax.numpy as jnp
+
+from ..model.parameter import is_parameter, value_of
+from ..model.source import Background
+from ..ops.paste import paste_boxes
+from .geometry import Geometry
+
+#: Cost of one more vmapped group, in rendered pixels: each group adds ops (dispatch, compile),
+#: padding a box to its group's size adds pixels. Groups minimise pixels + this per group.
+GROUP_OVERHEAD_PIXELS = 20000
+
+
+def _partition(boxes):
+    """Split boxes (sorted, largest first) into contiguous groups minimising
+    sum(n_g * box_g area) + GROUP_OVERHEAD_PIXELS * n_groups (exact, O(n^2) dynamic programme)."""
+    n = len(boxes)
+    area = [b[0] * b[1] for b in boxes]
+    best = [0.0] + [float("inf")] * n  # best[i]: cost of the first i boxes
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):
+        for j in range(i):  # group boxes j..i-1, padded to boxes[j] (the largest)
+            cost = best[j] + (i - j) * area[j] + GROUP_OVERHEAD_PIXELS
+            if cost < best[i]:
+                best[i], cut[i] = cost, j
+    spans, i = [], n
+    while i > 0:
+        spans.append((cut[i], i))
+        i = cut[i]
+    return spans[::-1]
+
+
+def _groups(scene):
+    """Group (component, source) pairs by morphology structure, then by box size (static, at
+    trace time). Returns {(structure, box): [(component, source), ...]}."""
+    by_kind = defaultdict(list)
+    for s in scene.sources:
+        for c in getattr(s, "components", ()):
+            fixed_shape = hasattr(c.morphology, "array")  # free-form arrays keep their own box
+            by_kind[(jax.tree.structure(c.morphology), s.box if fixed_shape else None)].append((c, s))
+    groups = {}
+    for (structure, fixed_box), members in by_kind.items():
+        if fixed_box is not None:
+            groups[(structure, fixed_box)] = members
+            continue
+        members = sorted(members, key=lambda cs: -max(cs[1].box))
+        boxes = [(max(m[1].box),) * 2 for m in members]
+        for j, i in _partition(boxes):
+            groups[(structure, boxes[j])] = members[j:i]
+    return groups
+
+
+def _group_fields(members):
+    """What a group stacks, field by field: the components' spectra, the sources' centre
+    offsets, then each Parameter (or array) leaf of the morphology; one leaf per member."""
+    morph_leaves = [jax.tree.leaves(c.morphology, is_leaf=is_parameter) for c, _ in members]
+    morph_fields = [list(field) for field in zip(*morph_leaves, strict=True)]
+    return [[c.spectrum for c, _ in members], [s.offset for _, s in members], *morph_fields]
+
+
+def render_order(scene):
+    """The scene's Parameters in the order the renderer stacks them (group, field, member).
+
+    A flat vector laid out in this order (:mod:`scarlet2.infer.packing`) holds each group's field as
+    one contiguous slice, so stacking it is a slice, and its gradient one pad, not one op per
+    member.
+    """
+    order = []
+    for members in _groups(scene).values():
+        for field in _group_fields(members):
+            order.extend(leaf for leaf in field if is_parameter(leaf))
+    return order
+
+
+def stack_values(leaves):
+    """Default stacking of a group field: the members' values, stacked."""
+    return jnp.stack([value_of(x) for x in leaves])
+
+
+def render_boxes(morphs, centers, box, model_psf):
+    """(n, h, w) unit-flux boxes for stacked morphologies and box-local centres (n, 2)."""
+    return jax.vmap(lambda m, c: m.render(box, c, model_psf))(morphs, centers)
+
+
+def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_values):
+    """The model in the padded canvas (frame bands x canvas), before any observation's PSF.
+
+    ``stack(leaves)`` stacks one field of a group (default :func:`stack_values`); a fit passes
+    :meth:`scarlet2.infer.packing.FlatView.stack`, which cuts the field out of the flat parameter
+    vector in one slice.
+
+    Boxes are pasted into a scratch canvas with a border wide enough for the largest box
+    around any frame pixel, so boxes reaching beyond the canvas are cut, never wrapped; the
+    scratch (the frame and the geometry's kept margin, ``Geometry.kept_shape``, plus that
+    border) is cropped and zero-padded to the canvas at the end. Source origins are inside the
+    frame (checked when a Source or Scene is made); the clip below only keeps the slices in
+    bounds.
+    """
+    nb = scene.frame.n_bands
+    groups = _groups(scene)
+    (H, W), (kh, kw) = geometry.canvas_shape, geometry.kept_shape
+    (py, px), (ny, nx) = geometry.pad, geometry.frame_shape
+    half = max((max(box) // 2 for _, box in groups), default=0)
+    border = max(0, half + 1 - min(py, px))
+    scratch = jnp.zeros((nb, kh + 2 * border, kw + 2 * border), dtype)
+    pad = jnp.asarray([py + border, px + border], jnp.int32)
+    hi = jnp.asarray([ny - 1, nx - 1], jnp.int32)
+    for (_, box), members in groups.items():
+        spectra, offsets, *morph_fields = (stack(field) for field in _group_fields(members))
+        spectra, offsets = spectra.astype(dtype), offsets.astype(dtype)
+        # the stacked values stand in for the Parameters: morphologies read them via value_of
+        treedef = jax.tree.structure(members[0][0].morphology, is_leaf=is_parameter)
+        morphs = jax.tree.unflatten(treedef, morph_fields)
+        origins = jnp.clip(jnp.stack([s.origin for _, s in members]), 0, hi)
+        half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
+        images = render_boxes(morphs, half.astype(dtype) + offsets, box, scene.frame.psf)
+        scratch = paste_boxes(scratch, images.astype(dtype), spectra, origins - half + pad)
+    # light beyond the kept margin is cut (it would wrap into the frame); the rest stays zero
+    canvas = scratch[:, border : border + kh, border : border + kw]
+    return jnp.pad(canvas, ((0, 0), (0, H - kh), (0, W - kw))) if (kh, kw) != (H, W) else canvas
+
+
+def render_source(scene, index: int):
+    """One source in its own box in the model frame: (bands, h, w) and the box's top-left pixel.
+
+    The box sum is the source's total flux per band (the model frame's PSF has unit flux).
+    """
+    src = scene.sources[index]
+    box = src.box
+    half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
+    offset = value_of(src.offset)
+    center = half.astype(offset.dtype) + offset
+    img = sum(
+        value_of(c.spectrum)[:, None, None] * c.morphology.render(box, center, scene.frame.psf)[None]
+        for c in src.components
+    )
+    return img, src.origin - half
+
+
+def render_sky(scene):
+    """Sum of the scene's :class:`~scarlet2.Background` levels per frame band (zeros if none)."""
+    levels = [value_of(s.spectrum) for s in scene.sources if isinstance(s, Background)]
+    return sum(levels) if levels else jnp.zeros(scene.frame.n_bands, jnp.float32)

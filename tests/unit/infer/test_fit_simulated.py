@@ -1,0 +1,53 @@
+"""Fitting simulated blends with known truth (red bulge + blue disk galaxies, Moffat PSFs)."""
+
+import numpy as np
+import pytest
+
+import scarlet2 as sc
+from scarlet2 import initialize
+from scarlet2.simulate import simulate_blend, source_fluxes
+
+SEEDS = [0, 1, 2, 3, 4]
+
+
+@pytest.fixture(scope="module")
+def fits():
+    out = []
+    for seed in SEEDS:
+        sim = simulate_blend(seed)
+        obs = sim.observation()
+        fitted, info = sc.fit(initialize(obs, sim.positions), obs, max_iter=2000, progress=False)
+        out.append((sim, fitted, info))
+    return out
+
+
+def test_simulator_is_deterministic_and_sized():
+    a, b = simulate_blend(7), simulate_blend(7)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert 3 <= len(a.truth["y"]) <= 6 and a.images.shape[0] == 5
+    # colour gradient: bulges redder than disks
+    assert np.all(
+        a.truth["bulge_flux"][:, -1] / a.truth["bulge_flux"][:, 0]
+        > a.truth["disk_flux"][:, -1] / a.truth["disk_flux"][:, 0]
+    )
+    # the noise is what it says
+    resid = a.images - a.noiseless
+    assert abs(resid.std() - 1.0) < 0.02
+
+
+def test_fluxes_recovered(fits):
+    rel = np.concatenate([np.abs(source_fluxes(f) / sim.truth["flux"] - 1).ravel() for sim, f, _ in fits])
+    assert np.median(rel) <= 0.03, f"median |df/f| = {np.median(rel):.4f}"
+
+
+def test_chi2_per_dof_near_one(fits):
+    for _, _, info in fits:
+        assert abs(info.chi2_dof - 1) <= 0.03, f"chi2/dof = {info.chi2_dof:.4f}"
+
+
+def test_fit_returns_new_scene_and_info(fits):
+    sim, fitted, info = fits[0]
+    assert info.iterations == len(info.loss_history) > 0
+    assert np.all(np.diff(info.loss_history[:20]) < np.abs(info.loss_history[:20]).max())  # finite, recorded
+    assert np.isfinite(info.chi2) and info.n_free > 0
+    assert isinstance(fitted, sc.Scene) and len(fitted.sources) == len(sim.truth["y"]) + 1  # + background

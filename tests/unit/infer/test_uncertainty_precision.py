@@ -1,0 +1,129 @@
+"""Fisher-matrix errors and float32 centre precision."""
+
+import numpy as np
+import pytest
+
+import scarlet2 as sc
+
+
+def _point_obs(center, flux, shape=(31, 31), noise=2.0, fixed_center=True):
+    psf = np.asarray(sc.GaussianPSF(1.8).image((21, 21), n_bands=2))
+    frame = sc.Frame(["a", "b"], shape)
+    with sc.Scene(frame) as scene:
+        sc.PointSource(center, spectrum=np.asarray(flux, float), box=21, fixed_center=fixed_center)
+    w = np.full((2,) + shape, 1 / noise**2)
+    template = sc.Observation(np.zeros((2,) + shape), weights=w, psf=psf, bands=["a", "b"])
+    model = np.asarray(sc.render(scene, template))
+    return scene, model, w, psf
+
+
+def test_fisher_error_of_linear_flux_is_exact():
+    scene, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0])
+    obs = sc.Observation(model, weights=w, psf=psf, bands=["a", "b"])
+    (err,) = sc.uncertainties(scene, obs)
+    unit = model / np.array([500.0, 800.0])[:, None, None]
+    expected = 1 / np.sqrt((w * unit**2).sum(axis=(1, 2)))
+    np.testing.assert_allclose(err, expected, rtol=1e-3)
+
+
+def test_fit_errors_in_info_cover_truth():
+    scene, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0], fixed_center=False)
+    rng = np.random.default_rng(4)
+    pulls = []
+    for _ in range(8):
+        data = model + rng.normal(0, 2.0, model.shape)
+        obs = sc.Observation(data, weights=w, psf=psf, bands=["a", "b"])
+        fitted, info = sc.fit(scene, obs, max_iter=400, progress=False, errors=True)
+        spec_err = info.errors[1]  # free parameters: offset, spectrum
+        pulls.append((np.asarray(fitted.sources[0].components[0].spectrum.value) - [500, 800]) / spec_err)
+    pulls = np.concatenate(pulls)
+    assert np.all(np.isfinite(pulls))
+    assert 0.4 < np.std(pulls) < 1.8  # errors of the right size (8 fits x 2 bands)
+
+
+def test_float32_resolves_millipixel_shift():
+    truth = (15.3012, 14.6)
+    scene_t, model_t, w, psf = _point_obs(truth, [1e4, 1e4], fixed_center=False)
+    assert np.abs(model_t - _point_obs((15.3, 14.6), [1e4, 1e4])[1]).max() > 0  # 1.2 mpix changes the image
+    start, _, _, _ = _point_obs((15.3, 14.6), [1e4, 1e4], fixed_center=False)
+    obs = sc.Observation(model_t, weights=w, psf=psf, bands=["a", "b"])
+    fitted, info = sc.fit(start, obs, max_iter=600, rtol=0, progress=False)
+    assert np.abs(np.asarray(fitted.sources[0].center) - truth).max() < 3e-4
+
+
+def test_centre_is_integer_origin_plus_small_offset():
+    frame = sc.Frame(["a"], (4000, 4000))
+    with sc.Scene(frame) as scene:
+        sc.PointSource((3517.4567, 2999.0012), spectrum=np.ones(1))
+    src = scene.sources[0]
+    assert src.origin.dtype == np.int32 and np.abs(np.asarray(src.offset.value)).max() <= 0.5
+    np.testing.assert_allclose(
+        np.asarray(src.origin) + np.asarray(src.offset.value, np.float64), (3517.4567, 2999.0012), atol=1e-6
+    )
+
+
+def test_fit_chi2_excludes_the_prior():
+    """info.chi2 is the data term alone, with and without a prior on a parameter."""
+    import numpyro.distributions as dist
+
+    _, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0])
+    data = model + np.random.default_rng(7).normal(0, 2.0, model.shape)
+    obs = sc.Observation(data, weights=w, psf=psf, bands=["a", "b"])
+    for prior in (None, dist.LogNormal(np.log(600.0), 0.3)):
+        with sc.Scene(sc.Frame(["a", "b"], (31, 31))) as scene:
+            sc.PointSource((15.0, 15.0), spectrum=sc.Parameter(np.array([400.0, 400.0]), "positive", prior=prior))
+        fitted, info = sc.fit(scene, obs, max_iter=300, progress=False)
+        chi2 = float(np.sum(w * (np.asarray(sc.render(fitted, obs)) - data) ** 2))
+        assert info.chi2 == pytest.approx(chi2, rel=1e-4)
+
+
+def test_covariance_from_hessian_handles_a_degenerate_split():
+    """Only a + b is constrained (a bulge/disk flux split): a and b get inf, their sum and the
+    independent c keep exact finite variances, also with float32-level noise that makes the
+    Hessian slightly indefinite (as an unconverged fit's does)."""
+    from scarlet2.infer.uncertainty import covariance_from_hessian
+
+    h = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 4.0]]) * 1e4
+    rng = np.random.default_rng(0)
+    for noise in (0.0, 1e-7):
+        e = rng.normal(0, noise, (3, 3)) * 1e4
+        cov, var = covariance_from_hessian(h + e + e.T)
+        assert np.isinf(var[0]) and np.isinf(var[1])
+        assert var[2] == pytest.approx(0.25e-4, rel=1e-4)
+        s = np.array([1.0, 1.0, 0.0])
+        assert s @ cov @ s == pytest.approx(1e-4, rel=1e-3)  # loss (a + b)^2 / 2 x 1e4
+        assert np.all(np.linalg.eigvalsh(cov) >= -1e-12)  # positive semi-definite: no NaN errors
+    # a well-conditioned Hessian is simply inverted
+    g = np.array([[2.0, 0.5], [0.5, 1.0]])
+    cov, var = covariance_from_hessian(g)
+    np.testing.assert_allclose(cov, np.linalg.inv(g), rtol=1e-10)
+    np.testing.assert_allclose(var, np.diag(np.linalg.inv(g)), rtol=1e-10)
+
+
+def test_covariance_floored_part_tells_unconstrained_combinations():
+    """A bulge/disk split (only a + b constrained) and a flux without data (d: no curvature at
+    all, a band whose pixels are all masked): the floored part of the covariance is most of the
+    variance of a - b and of d, and a negligible part of that of a + b."""
+    from scarlet2.infer.uncertainty import covariance_from_hessian
+
+    h = np.zeros((4, 4))
+    h[:2, :2], h[2, 2] = 1e4, 4e4
+    cov, var, low = covariance_from_hessian(h, floored=True)
+    assert np.isinf(var[0]) and np.isinf(var[1]) and np.isinf(var[3]) and np.isfinite(var[2])
+    for a, constrained in (([1, 1, 0, 0], True), ([1, -1, 0, 0], False), ([0, 0, 0, 1], False), ([0, 0, 1, 0], True)):
+        a = np.asarray(a, float)
+        share = (a @ low @ a) / (a @ cov @ a)
+        assert (share < 1e-6) if constrained else (share > 0.99), (a, share)
+    np.testing.assert_allclose(covariance_from_hessian(h)[0], cov)  # the same covariance either way
+
+
+def test_covariance_from_hessian_holds_a_parameter_at_its_bound():
+    """A fit ended against a bound (negative curvature, as a Sersic index at its limit gives):
+    that parameter gets inf and is held fixed; the others get their conditional variances."""
+    from scarlet2.infer.uncertainty import covariance_from_hessian
+
+    h = np.array([[4.0, 0.5, 0.0], [0.5, -2.0, 0.3], [0.0, 0.3, 1.0]])
+    cov, var = covariance_from_hessian(h)
+    assert np.isinf(var[1]) and np.isinf(cov[1, 1]) and cov[0, 1] == cov[1, 2] == 0
+    np.testing.assert_allclose(var[[0, 2]], [0.25, 1.0], rtol=1e-10)  # inverse of h without row/col 1
+    np.testing.assert_allclose(cov[np.ix_([0, 2], [0, 2])], np.linalg.inv(h[np.ix_([0, 2], [0, 2])]), rtol=1e-10)
