@@ -10,6 +10,7 @@ simulator. The public names are re-exported here.
 from . import simulate
 from ._version import __version__
 from .config import enable_compilation_cache, set_cpu_threads
+from .demo import demo_store
 from .errors import InputError, ScarletError, SchemaError, StoreError
 from .infer.detection import detect_peaks
 from .infer.initialization import initialize
@@ -67,6 +68,7 @@ __all__ = [
     "__version__",
     "box_leakage",
     "detect",
+    "demo_store",
     "detect_peaks",
     "enable_compilation_cache",
     "fit",

@@ -8,34 +8,33 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import InputError, ScarletError, StoreError
+
 
 def _fit(args) -> int:
+    from .labeled.publish import check_output, publish
     from .labeled.results import fit_dataset
-    from .labeled.store import open_dataset, write_zarr
+    from .labeled.store import open_dataset
 
     t0 = time.perf_counter()
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:  # before the fit, not after it
-        print(f"scarlet2: {out} exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
+    # before any reading or fitting: an output that must not or cannot be written
+    check_output(args.out, overwrite=args.overwrite, inputs=[args.input, args.catalog])
     ds = open_dataset(args.input)
     catalog = _read_catalog(args.catalog) if args.catalog else None
     print(f"scarlet2: fitting {args.input} ({dict(ds.sizes)})", file=sys.stderr)
     result = fit_dataset(ds, catalog=catalog, model=args.model, max_iter=args.max_iter, progress=not args.quiet)
-    # write to a temporary sibling and rename: a crash never leaves a half-written result
-    tmp = out.with_name(out.name + ".tmp")
-    _rmtree(tmp)
-    write_zarr(result, str(tmp), mode="w")
-    _rmtree(out)
-    tmp.rename(out)
+    publish(result, args.out)
     if args.plot:
         from .labeled.plot import plot_result
 
         plot_result(result, path=args.plot)
-    cat = result["catalog"]
+    cat, record = result["catalog"], result["fit"].attrs
+    state = "converged" if record["converged"] else f"not converged (limit {args.max_iter}; raise --max-iter)"
+    if record.get("boxes_grown"):
+        state += f", boxes of {record['boxes_grown']} sources grown to hold their light and refitted"
     print(
         f"scarlet2: {cat.sizes['source']} sources, chi2/dof = {result.attrs['chi2_dof']:.3f}, "
-        f"{result['fit'].attrs['iterations']} iterations, {time.perf_counter() - t0:.1f} s -> {out}"
+        f"{record['iterations']} iterations, {state}, {time.perf_counter() - t0:.1f} s -> {args.out}"
         + (f", {args.plot}" if args.plot else ""),
         file=sys.stderr,
     )
@@ -43,12 +42,9 @@ def _fit(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import demo_path, write_demo
+    from .demo import demo_store
 
-    path = demo_path()
-    if not path.exists():
-        print(f"scarlet2: making the demo data at {path}", file=sys.stderr)
-        write_demo(path)
+    path = demo_store()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ns = argparse.Namespace(
@@ -65,26 +61,50 @@ def _demo(args) -> int:
 
 
 def _read_catalog(path):
+    """A catalog from a CSV file (header line y,x or ra,dec) or a catalog Zarr store, local or
+    remote; errors name the file."""
     import numpy as np
     import xarray as xr
 
-    if str(path).endswith(".zarr"):
-        return xr.open_dataset(path, engine="zarr")
+    if str(path).rstrip("/").endswith(".zarr"):
+        try:
+            return xr.open_dataset(path, engine="zarr", consolidated=False)
+        except FileNotFoundError:
+            raise
+        except Exception as err:  # zarr and xarray raise several types for unreadable stores
+            raise StoreError(f"catalog {path}: not a readable Zarr store ({type(err).__name__}: {err})") from None
     import fsspec
 
     # local or remote like the input store; a missing file raises FileNotFoundError naming it
     with fsspec.open(path, "rt") as fh:
-        arr = np.genfromtxt(fh, delimiter=",", names=True)
-    if arr.dtype.names is None:
-        raise ValueError(f"catalog {path}: no header line with column names (y,x or ra,dec)")
-    return {k: np.atleast_1d(arr[k]) for k in arr.dtype.names}
+        text = fh.read()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise InputError(f"catalog {path} is empty: give a header line (y,x or ra,dec) and one row per source")
+    names = [n.strip() for n in lines[0].split(",")]
+    if all(_is_number(n) for n in names):
+        raise InputError(f"catalog {path}: the first line must name the columns (y,x or ra,dec), got {lines[0]!r}")
+    if len(lines) == 1:
+        raise InputError(f"catalog {path} has a header ({','.join(names)}) but no rows")
+    try:
+        rows = [[float(v) for v in line.split(",")] for line in lines[1:]]
+    except ValueError:
+        raise InputError(
+            f"catalog {path}: the first line must name the columns (y,x or ra,dec) and every other line "
+            "hold numbers only"
+        ) from None
+    if any(len(r) != len(names) for r in rows):
+        raise InputError(f"catalog {path}: rows do not all have the {len(names)} columns {names}")
+    rows = np.asarray(rows, dtype=float)
+    return {name: rows[:, k] for k, name in enumerate(names)}
 
 
-def _rmtree(p: Path):
-    import shutil
-
-    if p.exists():
-        shutil.rmtree(p)
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _setup(args):
@@ -95,10 +115,10 @@ def _setup(args):
     if threads is None:
         env = os.environ.get("PJRT_NPROC", "1")
         if not env.isdigit():
-            raise SystemExit(f"scarlet2: PJRT_NPROC={env!r} is not a number of threads")
+            raise InputError(f"PJRT_NPROC={env!r} is not a number of threads")
         threads = int(env)
     if threads < 0:
-        raise SystemExit(f"scarlet2: --threads {threads}: give 0 (one per core) or a positive number")
+        raise InputError(f"--threads {threads}: give 0 (one per core) or a positive number")
     try:
         set_cpu_threads(threads or None)
     except RuntimeError as err:  # main() called in a process where JAX already runs
@@ -106,7 +126,9 @@ def _setup(args):
     if not getattr(args, "no_cache", False):
         from .config import enable_compilation_cache
 
-        enable_compilation_cache()
+        path = enable_compilation_cache()
+        if not getattr(args, "quiet", False):
+            print(f"scarlet2: compiled programs are cached in {path} (--no-cache to skip)", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -138,10 +160,10 @@ def main(argv=None) -> int:
         )
     f.add_argument("--traceback", action="store_true", help="on bad input, show the traceback, not only the message")
     args = parser.parse_args(argv)
-    _setup(args)
     try:
+        _setup(args)
         return args.func(args)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, ScarletError) as err:
         # bad input (a missing file, a store or catalog without what it needs, data the
         # validation refuses): the message names it; a traceback would bury it
         if getattr(args, "traceback", False):

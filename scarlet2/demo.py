@@ -49,6 +49,22 @@ def demo_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / DEMO_NAME
 
 
+def demo_store() -> Path:
+    """The path of the demo observation store, wherever scarlet2 is installed: the repository's
+    ``data/demo_region.zarr`` in a source checkout, else a copy made on first use in the cache
+    folder (``$SCARLET2_CACHE_DIR/..`` or ``~/.cache/scarlet2``), deterministic like the shipped one.
+    """
+    from .config import default_cache_dir
+
+    shipped = demo_path()
+    if (shipped / "zarr.json").exists():
+        return shipped
+    made = default_cache_dir().parent / DEMO_NAME
+    if not (made / "zarr.json").exists():
+        write_demo(made)
+    return made
+
+
 def write_demo(path=None) -> Path:
     """(Re)make the demo store; the repository ships the result of this function."""
     import shutil

@@ -187,7 +187,7 @@ def fit(
     rtol_a, min_a = to_device(rtol, dtype), to_device(min_iter, jnp.int32)
     run_chunk = compiled(_run_chunk, platform(renderers[0].data), iterative=True)
     history = []
-    bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=False)
+    bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=True)
     done, converged, chi2 = 0, False, np.nan
     while done < max_iter and not converged:
         steps = min(chunk, max_iter - done)
@@ -199,6 +199,9 @@ def fit(
         bar.update(it - done)
         bar.set_postfix(loss=f"{loss:.6g}")
         done = it
+    # the last state stays on screen: where the fit stopped and why
+    bar.set_description_str("fit converged" if converged else "fit stopped at max_iter (not converged)")
+    bar.refresh()
     bar.close()
     fitted = unpack_host(scene, state.best_u)
     chi2 = float(chi2)

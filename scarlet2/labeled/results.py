@@ -3,6 +3,8 @@ scene, as one xarray DataTree."""
 
 from __future__ import annotations
 
+import warnings
+
 import equinox as eqx
 import jax
 import numpy as np
@@ -17,6 +19,8 @@ from ..infer.uncertainty import MAX_DENSE, fisher_errors
 from ..model.morphology import ArrayMorphology
 from ..model.parameter import Parameter, free_slots
 from ..model.scene import Scene
+from ..render.boxes import BOX_LEAKAGE_WARNING, BoxLeakageWarning
+from ..render.boxes import grow_boxes as grow_box_sizes
 from ..render.observe import render
 from .catalog import catalog_dataset, catalog_positions, source_catalog
 from .schema import attach_wcs, get_wcs, to_observation
@@ -37,7 +41,9 @@ def detect(ds: xr.Dataset, threshold: float = 5.0, min_separation: int = 3) -> x
     return catalog_dataset(pos, snr, obs.wcs)
 
 
-def fit_dataset(ds: xr.Dataset, catalog=None, model="parametric", errors=True, **fit_options) -> xr.DataTree:
+def fit_dataset(
+    ds: xr.Dataset, catalog=None, model="parametric", errors=True, grow_boxes=True, **fit_options
+) -> xr.DataTree:
     """Detect (when no catalog is given), initialize, fit and label the result.
 
     Parameters
@@ -51,6 +57,10 @@ def fit_dataset(ds: xr.Dataset, catalog=None, model="parametric", errors=True, *
         a ready :class:`~scarlet2.Scene`.
     errors
         Compute Fisher-matrix errors for the catalog.
+    grow_boxes
+        When a fitted source puts more than ``BOX_LEAKAGE_WARNING`` of its flux beyond its box,
+        grow such boxes (:func:`scarlet2.grow_boxes`) and refit from the fitted values, once;
+        ``result["fit"].attrs["boxes_grown"]`` counts them. With False, the fit warns instead.
     fit_options
         Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
     """
@@ -61,12 +71,28 @@ def fit_dataset(ds: xr.Dataset, catalog=None, model="parametric", errors=True, *
         if isinstance(model, str) and model not in MODELS:
             raise InputError(f"unknown model {model!r}; presets: {sorted(MODELS)}")
         opts = MODELS[model] if isinstance(model, str) else dict(model or {})
-        positions = detect_peaks(obs)[0] if catalog is None else catalog_positions(catalog, obs.wcs)
-        if len(positions) == 0:
-            raise InputError("no sources: detection found none and no catalog was given")
+        if catalog is None:
+            positions = detect_peaks(obs)[0]
+            if len(positions) == 0:
+                raise InputError("no sources: detection found none above its threshold; give a catalog")
+        else:
+            positions = catalog_positions(catalog, obs.wcs)
+            if len(positions) == 0:
+                raise InputError("the catalog has no sources (0 rows)")
         scene = initialize(obs, positions, **opts)
-    fitted, info = fit(scene, obs, **fit_options)
-    return build_result(ds, obs, fitted, info, errors=errors)
+    with warnings.catch_warnings():
+        if grow_boxes:  # acted on below, not left to the user
+            warnings.simplefilter("ignore", BoxLeakageWarning)
+        fitted, info = fit(scene, obs, **fit_options)
+    grown = 0
+    if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
+        bigger = grow_box_sizes(fitted)
+        grown = sum(a.box != b.box for a, b in zip(fitted.sources, bigger.sources, strict=True) if hasattr(a, "box"))
+        if grown:
+            fitted, info = fit(bigger, obs, **fit_options)
+    result = build_result(ds, obs, fitted, info, errors=errors)
+    result["fit"].attrs["boxes_grown"] = int(grown)
+    return result
 
 
 def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:

@@ -20,8 +20,9 @@ import xarray as xr
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from ..errors import SchemaError
+from ..errors import SchemaError, StoreError
 from ..model.checks import check_bands, check_psf, observation_weights
+from ..model.frame import celestial_wcs
 from ..model.observation import Observation
 from ..model.psf import GaussianPSF, MoffatPSF
 
@@ -73,13 +74,53 @@ def from_arrays(
     flux_unit: str | None = None,
     zero_point: float | None = None,
 ) -> xr.Dataset:
-    """Build an observation Dataset from numpy arrays (and an astropy WCS)."""
-    images = np.asarray(images, np.float32)
+    """Build an observation Dataset (the schema of :func:`validate`) from numpy arrays.
+
+    Parameters
+    ----------
+    images
+        Data, (band, y, x), or (y, x) for one band. numpy's convention: pixel (iy, ix) has its
+        centre at integer coordinates. Stored as float32; values beyond its range are refused.
+    variance, weight
+        The noise, one of them: per-pixel variance (``inf`` masks a pixel) or inverse variance
+        (0 masks), in data units squared (inverse); the images' shape, or one (y, x) plane for
+        all bands.
+    psf
+        PSF images, (band, h, w) or one (h, w) for all bands, pixel-integrated at the images'
+        pixel scale, centred on pixel (h // 2, w // 2) within half a pixel; normalized to unit
+        sum here. Without it, give ``attrs["psf_model"]`` on the Dataset yourself.
+    bands
+        Band names, one per image plane, unique.
+    wcs
+        Optional celestial astropy WCS of the pixel grid (square pixels); stored as the scalar
+        ``wcs`` coordinate.
+    mask
+        Optional bool, True = bad pixel; shape as ``variance``.
+    instrument, flux_unit, zero_point
+        Stored in attrs.
+    pixel_scale
+        Arcsec per pixel (default: from the WCS).
+
+    Raises
+    ------
+    SchemaError
+        Naming the argument (and band, and pixel count): wrong dimensions or shapes, band names
+        not one per plane or repeated, a PSF that is not finite, centred or of positive sum, NaN
+        or inf in unmasked pixels, variance <= 0 or NaN where unmasked; a WCS that is not a
+        celestial astropy WCS or has non-square pixels.
+    """
+    images = np.asarray(images, np.float64)
     if images.ndim == 2:
         images = images[None]
+    if images.ndim != 3:
+        raise SchemaError(f"images must be (band, y, x) or (y, x), got shape {images.shape}")
     nb, ny, nx = images.shape
-    coords = {"band": np.array([str(b) for b in bands], dtype=object), "y": np.arange(ny), "x": np.arange(nx)}
-    dv = {"image": (("band", "y", "x"), images)}
+    bands = check_bands(bands, nb)
+    wcs = celestial_wcs(wcs, "wcs")
+    noise = dict(variance=variance) if variance is not None else dict(weights=weight)
+    observation_weights(images, bands, mask=mask, where={"weights": "weight"}, **noise)
+    coords = {"band": np.array(bands, dtype=object), "y": np.arange(ny), "x": np.arange(nx)}
+    dv = {"image": (("band", "y", "x"), images.astype(np.float32))}
     if variance is not None:
         dv["variance"] = (("band", "y", "x"), np.broadcast_to(np.asarray(variance, np.float32), images.shape))
     if weight is not None:
@@ -87,14 +128,9 @@ def from_arrays(
     if mask is not None:
         dv["mask"] = (("band", "y", "x"), np.broadcast_to(np.asarray(mask, bool), images.shape))
     if psf is not None:
-        p = np.asarray(psf, np.float32)
-        if p.ndim == 2:
-            p = np.broadcast_to(p, (nb,) + p.shape)
-        dv["psf"] = (("band",) + PSF_DIMS, p)
+        dv["psf"] = (("band",) + PSF_DIMS, check_psf(psf, bands).astype(np.float32))
     if pixel_scale is None and wcs is not None:
-        from astropy.wcs.utils import proj_plane_pixel_scales
-
-        pixel_scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600)
+        pixel_scale = _square_pixel_scale(wcs)
     attrs = {"instrument": instrument, "schema_version": SCHEMA_VERSION}
     if pixel_scale is not None:
         attrs["pixel_scale"] = float(pixel_scale)
@@ -103,9 +139,26 @@ def from_arrays(
     if zero_point is not None:
         attrs["zero_point"] = float(zero_point)
     ds = xr.Dataset(dv, coords=coords, attrs=attrs)
-    ds = attach_wcs(ds, None if wcs is None else wcs.celestial)
+    ds = attach_wcs(ds, wcs)
     validate(ds)
     return ds
+
+
+#: Pixels whose two axes' scales differ by more than this fraction are refused as non-square.
+SQUARE_PIXEL_TOLERANCE = 1e-3
+
+
+def _square_pixel_scale(wcs) -> float:
+    """The pixel scale (arcsec) of a WCS with square pixels."""
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    sx, sy = proj_plane_pixel_scales(wcs) * 3600
+    if not np.isfinite(sx * sy) or abs(sx - sy) > SQUARE_PIXEL_TOLERANCE * max(sx, sy):
+        raise SchemaError(
+            f"wcs: pixels of {sx:.4g} x {sy:.4g} arcsec are not square; scarlet2 models a single grid on "
+            "square pixels (resample the data, or wait for multi-resolution observations)"
+        )
+    return float(np.sqrt(sx * sy))
 
 
 def validate(ds: xr.Dataset) -> xr.Dataset:
@@ -117,7 +170,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
     _check_layout(ds)
     bands = check_bands([str(b) for b in ds["band"].values], where="coordinate 'band'")
     if "psf" in ds:
-        check_psf(ds["psf"].values, bands, where="variable 'psf'")
+        check_psf(_read(ds, "psf"), bands, where="variable 'psf'")
     _observation_weights(ds, bands)
     get_wcs(ds)  # raises on an unparsable header
     return ds
@@ -150,14 +203,26 @@ def _check_layout(ds) -> None:
 def _observation_weights(ds, bands) -> np.ndarray:
     """The data and noise rules of :mod:`scarlet2.model.checks`; the weights (0 = masked)."""
     noise = "variance" if "variance" in ds else "weight"
-    arrays = {"variance" if noise == "variance" else "weights": np.asarray(ds[noise].values, np.float64)}
+    arrays = {"variance" if noise == "variance" else "weights": _read(ds, noise, np.float64)}
     return observation_weights(
-        np.asarray(ds["image"].values, np.float64),
+        _read(ds, "image", np.float64),
         bands,
-        mask=np.asarray(ds["mask"].values, bool) if "mask" in ds else None,
+        mask=_read(ds, "mask", bool) if "mask" in ds else None,
         where={"data": "variable 'image'", "variance": "variable 'variance'", "weights": "variable 'weight'"},
         **arrays,
     )
+
+
+def _read(ds, name, dtype=None) -> np.ndarray:
+    """A variable's values; a store that cannot deliver them (a truncated or missing chunk file,
+    a codec error) raises a StoreError naming the variable and the store."""
+    try:
+        return np.asarray(ds[name].values, dtype)
+    except (ValueError, OSError, RuntimeError, KeyError) as err:
+        source = ds[name].encoding.get("source") or ds.encoding.get("source") or "the store"
+        raise StoreError(
+            f"variable {name!r} of {source}: its data cannot be read ({type(err).__name__}: {err})"
+        ) from None
 
 
 def to_observation(ds: xr.Dataset) -> Observation:
@@ -166,18 +231,27 @@ def to_observation(ds: xr.Dataset) -> Observation:
     bands = check_bands([str(b) for b in ds["band"].values], where="coordinate 'band'")
     w = _observation_weights(ds, bands)
     if "psf" in ds:
-        psf = check_psf(ds["psf"].values, bands, where="variable 'psf'")
+        psf = check_psf(_read(ds, "psf"), bands, where="variable 'psf'")
     else:
-        spec = (
-            dict(ds.attrs["psf_model"]) if not isinstance(ds.attrs["psf_model"], str) else _parse(ds.attrs["psf_model"])
-        )
-        kind = spec.pop("type")
-        psf = {"gaussian": GaussianPSF, "moffat": MoffatPSF}[kind](**spec)
-    data = np.asarray(ds["image"].values, np.float64)
+        psf = _psf_model(ds.attrs["psf_model"])
+    data = _read(ds, "image", np.float64)
     return Observation(data, weights=w, psf=psf, bands=bands, wcs=get_wcs(ds))
 
 
-def _parse(s):
+def _psf_model(spec):
+    """The analytic PSF of ``attrs["psf_model"]``: a JSON object (or dict) with ``type`` and the
+    PSF's arguments in pixels."""
     import json
 
-    return json.loads(s)
+    try:
+        spec = dict(json.loads(spec) if isinstance(spec, str) else spec)
+    except (ValueError, TypeError) as err:
+        raise SchemaError(f"attrs['psf_model']: not a JSON object ({err})") from None
+    classes = {"gaussian": GaussianPSF, "moffat": MoffatPSF}
+    kind = spec.pop("type", None)
+    if kind not in classes:
+        raise SchemaError(f"attrs['psf_model']: unknown type {kind!r}; one of {sorted(classes)}")
+    try:
+        return classes[kind](**spec)
+    except (TypeError, ValueError) as err:
+        raise SchemaError(f"attrs['psf_model']: {err}") from None

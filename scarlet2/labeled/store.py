@@ -25,9 +25,14 @@ def open_dataset(path_or_url, chunks=None, **kwargs) -> xr.Dataset:
     kwargs.setdefault("consolidated", None)
     with warnings.catch_warnings():  # v3 stores have no consolidated metadata: not worth a warning
         warnings.filterwarnings("ignore", message=".*consolidated metadata.*", category=RuntimeWarning)
-        return xr.open_dataset(
-            path_or_url, engine="zarr", chunks={} if chunks is None else chunks, decode_coords="all", **kwargs
-        )
+        try:
+            return xr.open_dataset(
+                path_or_url, engine="zarr", chunks={} if chunks is None else chunks, decode_coords="all", **kwargs
+            )
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"{path_or_url}: no such Zarr store ({err})") from None
+        except (ValueError, KeyError, TypeError, OSError) as err:  # e.g. garbage in a zarr.json
+            raise StoreError(f"{path_or_url}: not a readable Zarr store ({type(err).__name__}: {err})") from None
 
 
 def write_zarr(obj, path_or_url, mode="w-", **kwargs):
@@ -36,6 +41,8 @@ def write_zarr(obj, path_or_url, mode="w-", **kwargs):
     ``mode="w-"`` (the default) refuses an existing store with a ``FileExistsError`` naming it;
     ``mode="w"`` overwrites it.
     """
+    if not isinstance(obj, xr.Dataset | xr.DataTree | xr.DataArray):
+        raise TypeError(f"write_zarr writes an xarray Dataset, DataTree or DataArray, not {type(obj).__name__}")
     kwargs.setdefault("zarr_format", 3)
     kwargs.setdefault("consolidated", False)  # not part of the v3 specification
     with warnings.catch_warnings():

@@ -14,6 +14,12 @@ import numpy as np
 
 from ..errors import SchemaError
 
+#: A pixel whose weight is below this fraction of its band's median weight is masked: a variance
+#: a million times the typical one is the 1e10 or 1e30 some pipelines put on bad pixels, not a
+#: measurement, and counting such pixels as data would corrupt the sky, the detection image and
+#: the degrees of freedom.
+MASK_WEIGHT_RATIO = 1e-6
+
 #: How far (pixels) a PSF image's centroid may sit from its central pixel (h // 2, w // 2):
 #: a PSF off by more would move every source by as much.
 PSF_CENTRE_TOLERANCE = 0.5
@@ -162,5 +168,16 @@ def observation_weights(
         check_weights(w, bands, names["weights"], dtype)
         w = np.where(masked, 0.0, w)
     check_weights(w, bands, names["variance" if variance is not None else "weights"], dtype)
+    w = mask_sentinel_weights(w)
     check_data(data, w > 0, bands, names["data"], dtype)
     return w
+
+
+def mask_sentinel_weights(weights: np.ndarray) -> np.ndarray:
+    """Weights with those below :data:`MASK_WEIGHT_RATIO` of their band's median set to 0."""
+    out = np.array(weights, np.float64)
+    for w in out:
+        good = w[w > 0]
+        if good.size:
+            w[w < MASK_WEIGHT_RATIO * np.median(good)] = 0.0
+    return out

@@ -64,10 +64,29 @@ class Frame(eqx.Module):
             raise InputError(f"{what} centre (y={y:.2f}, x={x:.2f}) lies outside the frame of shape {self.shape}")
 
 
-def celestial_wcs(wcs):
-    """The celestial part of a WCS (None stays None)."""
+def celestial_wcs(wcs, where: str = "wcs"):
+    """The celestial part of an astropy WCS (None stays None).
+
+    Raises
+    ------
+    InputError
+        ``wcs`` is not an astropy WCS (a header string, a dict), or has no celestial axes
+        (LINEAR or spectral axes only), or astropy cannot map its pixels to the sky and back.
+    """
     if wcs is None:
         return None
-    if getattr(wcs, "naxis", 2) != 2:
-        wcs = wcs.celestial
+    if not (hasattr(wcs, "celestial") and hasattr(wcs, "pixel_to_world_values")):
+        raise InputError(f"{where} must be an astropy.wcs.WCS (e.g. WCS(fits_header)), got {type(wcs).__name__}")
+    if not wcs.has_celestial:
+        ctype = list(getattr(wcs.wcs, "ctype", []))
+        raise InputError(f"{where} has no celestial axes (CTYPE {ctype}); give a sky WCS (e.g. RA---TAN, DEC--TAN)")
+    wcs = wcs.celestial
+    try:
+        ra, dec = wcs.pixel_to_world_values(0.0, 0.0)
+        x, y = wcs.world_to_pixel_values(ra, dec)
+        ok = bool(np.isfinite([ra, dec, x, y]).all() and abs(x) < 1e-2 and abs(y) < 1e-2)
+    except Exception:  # wcslib raises several types for degenerate transformations
+        ok = False
+    if not ok:
+        raise InputError(f"{where}: astropy cannot map pixel (0, 0) to the sky and back (a singular or broken WCS)")
     return wcs

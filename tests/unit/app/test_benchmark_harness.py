@@ -4,11 +4,14 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
 
 import compare  # noqa: E402
 
 
+@pytest.mark.slow  # benchmark scripts: nightly, with the benchmarks
 def test_harness_runs_on_tiny_case(tmp_path):
     out = compare.main(["--cases", "tiny", "--repeat", "1", "--iters", "40", "--no-reference", "--out", str(tmp_path)])
     m = out["summary"]["tiny"]["ours"]
@@ -22,6 +25,7 @@ def test_harness_runs_on_tiny_case(tmp_path):
     assert "| tiny | ours |" in (tmp_path / "latest.md").read_text()
 
 
+@pytest.mark.slow
 def test_micro_benchmark_setup_runs():
     import jax
     import test_micro
@@ -33,6 +37,7 @@ def test_micro_benchmark_setup_runs():
     assert bool(jax.numpy.isfinite(loss)) and grad.shape == u.shape
 
 
+@pytest.mark.slow
 def test_chunk_cost_runs_on_tiny_case():
     import chunk_cost
 

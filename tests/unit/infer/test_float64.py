@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).parent / "scripts" / "float64_fit.py"
 
@@ -19,6 +20,7 @@ def _run(dtype):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a fresh process with x64 and a fit: ~25 s
 def test_float64_fit_is_float64_throughout():
     r64 = _run("float64")
     assert r64["model_dtype"] == "float64"

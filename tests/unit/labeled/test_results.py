@@ -1,0 +1,41 @@
+"""fit_dataset acts on box leakage itself (grows the boxes and refits) and says so."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import scarlet2 as sc
+from scarlet2.simulate import simulate_blend
+
+
+@pytest.fixture(scope="module")
+def blend():
+    sim = simulate_blend(3, n_galaxies=1, shape=(48, 48))
+    ds = sc.from_arrays(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands)
+    return sim, ds
+
+
+def _cramped(sim):
+    """The galaxy in a 9-pixel box: its disk (r_e 2.5-5 px) reaches far beyond it."""
+    with sc.Scene(sc.Frame(sim.bands, sim.images.shape[1:])) as scene:
+        sc.Source(sim.positions[0], spectrum=sim.truth["flux"][0], morphology=sc.Sersic(1.0, 3.0), box=9)
+    return scene
+
+
+def test_leaking_boxes_are_grown_and_refitted(blend):
+    sim, ds = blend
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sc.BoxLeakageWarning)
+        result = sc.fit_dataset(ds, model=_cramped(sim), max_iter=300, progress=False, errors=False)
+    assert result["fit"].attrs["boxes_grown"] == 1
+    assert float(result["catalog"]["box_leakage"][0]) <= 0.05
+    flux = result["catalog"]["flux"].values[0]
+    assert np.all(np.abs(flux / sim.truth["flux"][0] - 1) < 0.1)
+
+
+def test_without_growing_the_fit_warns(blend):
+    sim, ds = blend
+    with pytest.warns(sc.BoxLeakageWarning, match="beyond its 9-px box"):
+        result = sc.fit_dataset(ds, model=_cramped(sim), max_iter=300, progress=False, errors=False, grow_boxes=False)
+    assert result["fit"].attrs["boxes_grown"] == 0
