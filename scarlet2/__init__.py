@@ -26,7 +26,7 @@ from .model.constraints import Interval, Positive, Real, Simplex, UnitDisk
 from .model.frame import Frame
 from .model.morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel
 from .model.observation import Observation
-from .model.parameter import Parameter, free_parameters, parameters
+from .model.parameter import Parameter, free_parameters, parameter_names, parameters
 from .model.psf import ArrayPSF, GaussianPSF, MoffatPSF
 from .model.scene import Scene
 from .model.source import Background, Component, PointSource, Source
@@ -83,6 +83,7 @@ __all__ = [
     "log_likelihood",
     "open_dataset",
     "open_result",
+    "parameter_names",
     "parameters",
     "render",
     "render_source",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+from jaxtyping import Float
 from scipy import ndimage
 
 from ..model.observation import Observation
 from .sky import band_weights, sky_levels
 
 
-def detect_peaks(obs: Observation, threshold: float = 5.0, min_separation: int = 3, edge: int = 1):
+def detect_peaks(
+    obs: Observation, threshold: float = 5.0, min_separation: int = 3, edge: int = 1
+) -> tuple[Float[np.ndarray, "n 2"], Float[np.ndarray, " n"]]:
     """Positions (n, 2) as (y, x) and detection S/N of peaks above ``threshold`` sigma.
 
     The detection image is the sky-subtracted, inverse-variance weighted sum of the bands,

@@ -41,7 +41,7 @@ class FitInfo:
     chi2: float
     n_pixels: int
     n_free: int
-    errors: list | None = None
+    errors: dict | None = None  # parameter path -> error (scarlet2.uncertainties)
     box_leakage: np.ndarray | None = None  # per source: bound on its flux beyond its box
 
     @property

@@ -7,7 +7,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ..errors import InputError
-from ..model.parameter import free_parameters, free_slots, set_values
+from ..model.parameter import free_parameters, free_slots, parameter_names, set_values
+from ..model.scene import Scene
 from ..ops.jit import compiled, platform, to_device
 from ..render.observe import prepare
 from .objective import neg_log_posterior_core
@@ -25,21 +26,24 @@ def _hessian(x, scene, renderers):
     return jax.hessian(f)(x)
 
 
-def uncertainties(scene, observations, covariance=False):
+def uncertainties(scene: Scene, observations, covariance: bool = False) -> dict[str, np.ndarray]:
     """1-sigma errors of every free parameter (constrained space), from the inverse Hessian of
     the negative log posterior at ``scene`` (meant to be an optimum).
 
-    Returns a list aligned with :func:`scarlet2.free_parameters` of the scene (shared parameters
-    repeat their error); each entry has the parameter's shape. The covariance is over the distinct
+    Returns a dict from each free parameter's path in the scene (``"sources[1].offset"``,
+    ``"sources[1].components[0].morphology.r_e"``; :func:`scarlet2.parameter_names`) to its
+    error, in the parameter's shape, ordered as :func:`scarlet2.free_parameters` (shared
+    parameters repeat their error). The covariance is over the distinct
     slots of :func:`scarlet2.model.parameter.free_slots`; see :func:`covariance_from_hessian` for
     degenerate directions (parameters they dominate get ``inf``).
     With ``covariance=True`` also the full covariance matrix over the flattened free parameters.
     """
     errs, cov, _ = fisher_errors(scene, observations)
-    return (errs, cov) if covariance else errs
+    labeled = dict(zip(parameter_names(scene), errs, strict=True))
+    return (labeled, cov) if covariance else labeled
 
 
-def fisher_errors(scene, observations):
+def fisher_errors(scene: Scene, observations) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """:func:`uncertainties` with the covariance: ``(errors, cov, cov_floored)``, where
     ``cov_floored`` is the part of ``cov`` that comes from directions raised to the curvature
     floor (:func:`covariance_from_hessian`). A combination ``a`` of parameters (a source's total

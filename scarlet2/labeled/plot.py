@@ -25,8 +25,10 @@ def rgb(cube, bands, stretch=None, Q=8, minimum=None):
     return make_lupton_rgb(r, g, b, stretch=stretch, Q=Q, minimum=0 if minimum is None else minimum)
 
 
-def plot_result(result, path=None, markers=True, figsize=(13, 4.6)):
-    """Data, model and residual RGB panels with source markers; saved to ``path`` if given."""
+def plot_result(result, path=None, markers=True, figsize=None, limit: float = 5.0):
+    """Data, model and residual RGB panels with source markers, and below them each band's
+    residual in units of its noise, (data - model) / sigma, on one colour scale of +-``limit``.
+    Axes are RA/Dec where the result has a WCS, pixels otherwise; saved to ``path`` if given."""
     import matplotlib
 
     if path is not None:
@@ -37,9 +39,10 @@ def plot_result(result, path=None, markers=True, figsize=(13, 4.6)):
     wcs = get_wcs(cube)
     bands = [str(b) for b in cube["band"].values]
     data, model = cube["data"].values, cube["model"].values
+    weight = cube["weight"].values
     stretch = max(np.nanpercentile(data, 99.5), 1e-12) / 2
     resid = np.nan_to_num(data - model)
-    noise = 1 / np.sqrt(np.where(cube["weight"].values > 0, cube["weight"].values, np.inf))
+    noise = 1 / np.sqrt(np.where(weight > 0, weight, np.inf))
     panels = [
         ("data", rgb(data, bands, stretch)),
         ("model", rgb(model, bands, stretch)),
@@ -49,27 +52,51 @@ def plot_result(result, path=None, markers=True, figsize=(13, 4.6)):
             rgb(resid + 3 * noise, bands, 3 * float(np.nanmedian(noise[np.isfinite(noise)]))),
         ),
     ]
-    fig = plt.figure(figsize=figsize)
+    nb = len(bands)
+    cols = max(3, nb)
+    fig = plt.figure(figsize=figsize or (4.2 * 3, 4.4 + 8.4 / max(nb, 3) + 0.6))
+    grid = fig.add_gridspec(2, 3 * cols, height_ratios=[3 * cols / 3, 3 * cols / max(nb, 3)], hspace=0.3)
     cat = result["catalog"] if "catalog" in result.children else None
+    width = 3 * cols // 3
     for k, (title, img) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, k + 1, projection=wcs) if wcs is not None else fig.add_subplot(1, 3, k + 1)
+        spec = grid[0, k * width : (k + 1) * width]
+        ax = fig.add_subplot(spec, projection=wcs) if wcs is not None else fig.add_subplot(spec)
         ax.imshow(img, origin="lower")
         ax.set_title(title)
-        if wcs is not None:
-            ax.coords[0].set_axislabel("RA")
-            ax.coords[1].set_axislabel("Dec" if k == 0 else " ")
+        _label_axes(ax, wcs, first=k == 0)
         if markers and cat is not None and cat.sizes.get("source", 0):
             ax.plot(cat["x"].values, cat["y"].values, "+", color="cyan", ms=8, mew=1.2)
             for i, (x, y) in enumerate(zip(cat["x"].values, cat["y"].values, strict=True)):
                 ax.text(x + 1.5, y + 1.5, str(i), color="cyan", fontsize=8)
+    chi = np.where(weight > 0, (data - model) * np.sqrt(np.where(weight > 0, weight, 0)), np.nan)
+    width = 3 * cols // nb
+    for b, band in enumerate(bands):
+        ax = fig.add_subplot(grid[1, b * width : (b + 1) * width])
+        shown = ax.imshow(chi[b], origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(band, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    bar = fig.colorbar(shown, ax=fig.axes[len(panels) :], orientation="horizontal", fraction=0.05, pad=0.04)
+    bar.set_label("(data - model) / sigma, per band")
     chi2 = result.attrs.get("chi2_dof")
     if chi2 is not None:
         fig.suptitle(f"scarlet2 fit: chi^2/dof = {chi2:.3f}")
-    fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
     return fig
+
+
+def _label_axes(ax, wcs, first: bool) -> None:
+    if wcs is not None:
+        ax.coords[0].set_axislabel("RA")
+        ax.coords[1].set_axislabel("Dec" if first else " ")
+        ax.coords[1].set_ticklabel_visible(first)
+    else:
+        ax.set_xlabel("x [pixel]")
+        ax.set_ylabel("y [pixel]" if first else "")
+        if not first:
+            ax.set_yticklabels([])
 
 
 def plot_observation(ds, path=None, catalog=None):
@@ -80,6 +107,7 @@ def plot_observation(ds, path=None, catalog=None):
     fig = plt.figure(figsize=(5, 5))
     ax = fig.add_subplot(1, 1, 1, projection=wcs) if wcs is not None else fig.add_subplot(1, 1, 1)
     ax.imshow(rgb(ds["image"].values, [str(b) for b in ds["band"].values]), origin="lower")
+    _label_axes(ax, wcs, first=True)
     if catalog is not None:
         ax.plot(catalog["x"].values, catalog["y"].values, "+", color="cyan")
     if path is not None:

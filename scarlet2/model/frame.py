@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
@@ -34,7 +35,7 @@ class Frame(eqx.Module):
     psf: PSF
     wcs: Any = eqx.field(static=True, default=None)
 
-    def __init__(self, bands, shape, wcs=None, psf=None):
+    def __init__(self, bands: Sequence[str], shape: tuple[int, int], wcs=None, psf: PSF | None = None):
         self.bands = tuple(str(b) for b in bands)
         if len(set(self.bands)) != len(self.bands):
             raise InputError(f"Frame bands must be unique, got {self.bands}")

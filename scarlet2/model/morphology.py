@@ -10,12 +10,16 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 from scipy.special import gammaincc, gammaincinv
 
 from ..errors import InputError
 from ..ops.fourier import box_transfer, kgrid, phase, quadratic_profile, shear_quadratic
 from ..ops.profiles import gaussian_ft, sersic_bn, sersic_ft, spergel_c_table, spergel_enclosed, spergel_ft
 from .parameter import Parameter, as_parameter, value_of
+
+#: A value or a :class:`~scarlet2.Parameter` (constraint, prior, fixed) for a shape field.
+ParamLike = ArrayLike | Parameter
 
 
 def _shape_params(ellipticity, q, angle):
@@ -91,7 +95,13 @@ class Gaussian(_Elliptical):
 
     sigma: Parameter
 
-    def __init__(self, sigma, ellipticity=None, q=None, angle=None):
+    def __init__(
+        self,
+        sigma: ParamLike,
+        ellipticity: ParamLike | None = None,
+        q: ParamLike | None = None,
+        angle: ParamLike | None = None,
+    ):
         self.sigma = as_parameter(sigma, "positive", stepsize=0.03)
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 
@@ -115,7 +125,14 @@ class Sersic(_Elliptical):
     n: Parameter
     r_e: Parameter
 
-    def __init__(self, n=1.0, r_e=2.0, ellipticity=None, q=None, angle=None):
+    def __init__(
+        self,
+        n: ParamLike = 1.0,
+        r_e: ParamLike = 2.0,
+        ellipticity: ParamLike | None = None,
+        q: ParamLike | None = None,
+        angle: ParamLike | None = None,
+    ):
         self.n = as_parameter(n, (0.3, 8.0), stepsize=0.05)
         self.r_e = as_parameter(r_e, "positive", stepsize=0.03)
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
@@ -139,7 +156,14 @@ class Spergel(_Elliptical):
     nu: Parameter
     r_e: Parameter
 
-    def __init__(self, nu=0.5, r_e=2.0, ellipticity=None, q=None, angle=None):
+    def __init__(
+        self,
+        nu: ParamLike = 0.5,
+        r_e: ParamLike = 2.0,
+        ellipticity: ParamLike | None = None,
+        q: ParamLike | None = None,
+        angle: ParamLike | None = None,
+    ):
         self.nu = as_parameter(nu, (-0.85, 4.0), stepsize=0.05)
         self.r_e = as_parameter(r_e, "positive", stepsize=0.03)
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
@@ -179,7 +203,7 @@ class ArrayMorphology(Morphology):
 
     array: Parameter
 
-    def __init__(self, array, constraint="positive"):
+    def __init__(self, array: Float[ArrayLike, "h w"] | Parameter, constraint="positive"):
         a = value_of(array)
         if a.ndim != 2 or a.shape[0] % 2 == 0 or a.shape[1] % 2 == 0:
             raise InputError(f"ArrayMorphology needs a 2-d array of odd shape, got {a.shape}")

@@ -8,7 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike, DTypeLike
 
 from ..errors import InputError
 from ..ops.jit import to_device
@@ -48,7 +48,16 @@ class Parameter(eqx.Module):
     stepsize: Array
     share: str | None = eqx.field(static=True, default=None)
 
-    def __init__(self, value, constraint=None, prior=None, fixed=False, stepsize=None, dtype=None, share=None):
+    def __init__(
+        self,
+        value: ArrayLike,
+        constraint=None,
+        prior=None,
+        fixed: bool = False,
+        stepsize: ArrayLike | None = None,
+        dtype: DTypeLike | None = None,
+        share: str | None = None,
+    ):
         dtype = dtype or (value.dtype if isinstance(value, jax.Array | Array) else jnp.float32)
         self.value = to_device(value, dtype)
         self.constraint = as_constraint(constraint)
@@ -98,6 +107,17 @@ def value_of(x):
 def parameters(tree) -> list[Parameter]:
     """All Parameters in a pytree, in flattening order."""
     return [leaf for leaf in jax.tree.leaves(tree, is_leaf=is_parameter) if is_parameter(leaf)]
+
+
+def parameter_names(tree, free: bool = True) -> list[str]:
+    """Each (free) Parameter's path in the pytree, as ``free_parameters`` orders them, e.g.
+    ``sources[1].components[0].spectrum``: the labels of fits, errors and samples."""
+    flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_parameter)[0]
+    return [
+        jax.tree_util.keystr(path).lstrip(".")
+        for path, leaf in flat
+        if is_parameter(leaf) and not (free and leaf.fixed)
+    ]
 
 
 def free_parameters(tree) -> list[Parameter]:

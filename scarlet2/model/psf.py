@@ -9,7 +9,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike, Float
 
 from ..errors import InputError
 from ..ops.fourier import interp_ln_k, pixel_ft
@@ -113,7 +113,7 @@ class ArrayPSF(PSF):
 
     array: Array
 
-    def __init__(self, array):
+    def __init__(self, array: Float[ArrayLike, "bands h w"] | Float[ArrayLike, "h w"]):
         a = to_device(array, jnp.float32)
         if a.ndim == 2:
             a = a[None]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike
 
 from ..errors import InputError
 from ..ops.fourier import box_size
@@ -28,7 +29,7 @@ class Component(eqx.Module):
     spectrum: Parameter
     morphology: Morphology
 
-    def __init__(self, spectrum, morphology):
+    def __init__(self, spectrum: ArrayLike | Parameter, morphology: Morphology):
         self.spectrum = as_parameter(spectrum, "positive", stepsize=0.03)
         if not isinstance(morphology, Morphology):
             raise TypeError(f"morphology must be a scarlet2 Morphology, got {type(morphology).__name__}")
@@ -65,7 +66,15 @@ class Source(eqx.Module):
     components: tuple[Component, ...]
     box: tuple[int, int] = eqx.field(static=True)
 
-    def __init__(self, center, spectrum=None, morphology=None, components=None, box=None, fixed_center=False):
+    def __init__(
+        self,
+        center,
+        spectrum: ArrayLike | Parameter | None = None,
+        morphology: Morphology | None = None,
+        components: Sequence[Component] | None = None,
+        box: int | tuple[int, int] | None = None,
+        fixed_center: bool = False,
+    ):
         scene = context.active_scene()
         frame = scene.frame if scene is not None else None
         if components is None:
@@ -136,7 +145,7 @@ class Source(eqx.Module):
 class PointSource(Source):
     """A point source (star, quasar): one spectrum times the PSF."""
 
-    def __init__(self, center, spectrum, box=None, fixed_center=False):
+    def __init__(self, center, spectrum: ArrayLike | Parameter, box: int | None = None, fixed_center: bool = False):
         super().__init__(center, spectrum=spectrum, morphology=Point(), box=box, fixed_center=fixed_center)
 
 
@@ -149,7 +158,7 @@ class Background(eqx.Module):
 
     spectrum: Parameter
 
-    def __init__(self, spectrum, stepsize=None, fixed=False):
+    def __init__(self, spectrum: ArrayLike | Parameter, stepsize: ArrayLike | None = None, fixed: bool = False):
         self.spectrum = (
             spectrum
             if isinstance(spectrum, Parameter)

@@ -13,6 +13,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike
 from scipy.optimize import brentq
 from scipy.special import gamma as gamma_fn
 from scipy.special import gammaincinv, gammaln, kv
@@ -27,7 +28,7 @@ def gaussian_ft(theta, k2, derivatives=False):
     return (value, (), -0.5 * value) if derivatives else value
 
 
-def sersic_bn(n):
+def sersic_bn(n: ArrayLike) -> Array:
     """Exact b_n with P(2n, b_n) = 1/2, by Newton steps from Ciotti & Bertin (1999); differentiable."""
     a = 2 * n
     b = 2 * n - 1 / 3 + 4 / (405 * n) + 46 / (25515 * n**2)

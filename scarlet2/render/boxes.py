@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from ..model.scene import Scene
+from ..model.source import Source
 from ..ops.fourier import BOX_SIZES, box_size
 
 #: :func:`scarlet2.fit` warns when a fitted source's :func:`box_leakage` bound exceeds this.
@@ -29,7 +31,7 @@ def warn_box_leakage(scene, leak, threshold: float = BOX_LEAKAGE_WARNING):
         )
 
 
-def box_leakage(scene) -> np.ndarray:
+def box_leakage(scene: Scene) -> np.ndarray:
     """Per source (in ``scene.sources`` order), an upper bound on the fraction of its flux that
     its profiles put beyond its box (flux-weighted over components and bands; 0 for
     backgrounds, point sources and pixel arrays).
@@ -47,7 +49,7 @@ def box_leakage(scene) -> np.ndarray:
     return out
 
 
-def grow_boxes(scene, max_leakage: float = 0.05, max_box: int | None = None):
+def grow_boxes(scene: Scene, max_leakage: float = 0.05, max_box: int | None = None) -> Scene:
     """The scene with each source's box enlarged to the smallest standard size whose
     :func:`box_leakage` bound is at most ``max_leakage`` (boxes only grow; pixel-array
     morphologies keep theirs). ``max_box`` caps the size (default: the standard size covering
@@ -70,7 +72,7 @@ def grow_boxes(scene, max_leakage: float = 0.05, max_box: int | None = None):
     return scene.replace_sources(sources)
 
 
-def box_leakage_at(source, box: int) -> float:
+def box_leakage_at(source: Source, box: int) -> float:
     """:func:`box_leakage` of one source if its box were ``box`` pixels."""
     comps = source.components
     fluxes = np.array([max(float(np.sum(c.flux(xp=np))), 0.0) for c in comps])

@@ -11,8 +11,10 @@ from collections import defaultdict
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
 
 from ..model.parameter import is_parameter, value_of
+from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.paste import paste_boxes
 from .geometry import Geometry
@@ -131,7 +133,7 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
     return jnp.pad(canvas, ((0, 0), (0, H - kh), (0, W - kw))) if (kh, kw) != (H, W) else canvas
 
 
-def render_source(scene, index: int):
+def render_source(scene: Scene, index: int) -> tuple[Float[Array, "bands h w"], Int[Array, 2]]:
     """One source in its own box in the model frame: (bands, h, w) and the box's top-left pixel.
 
     The box sum is the source's total flux per band (the model frame's PSF has unit flux).

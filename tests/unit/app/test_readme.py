@@ -16,4 +16,6 @@ def test_core_api_example_runs_and_fits():
     info, sim, fluxes = ns["info"], ns["sim"], ns["fluxes"]
     assert info.converged and 0.9 < info.chi2_dof < 1.1
     assert np.median(np.abs(fluxes / sim.truth["flux"] - 1)) < 0.02
-    assert len(ns["errors"]) == len(ns["sc"].free_parameters(ns["fitted"]))
+    errors, sc = ns["errors"], ns["sc"]
+    assert list(errors) == sc.parameter_names(ns["fitted"]) and len(errors) == len(sc.free_parameters(ns["fitted"]))
+    assert errors["sources[0].offset"].shape == (2,) and np.all(np.isfinite(errors["sources[0].offset"]))

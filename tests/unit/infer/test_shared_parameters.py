@@ -33,7 +33,8 @@ def test_shared_spectrum_is_one_parameter():
     assert np.all(a > 100) and np.all(a < 600)
     _, free_info = sc.fit(_two_stars(shared=False)[0], obs, max_iter=5, progress=False)
     assert info.n_free == free_info.n_free - 3  # 2 offsets x 2 + 3 shared, not 2 x 3
-    assert np.array_equal(info.errors[1], info.errors[3])  # the shared slot's error, repeated
+    errs = list(info.errors.values())
+    assert np.array_equal(errs[1], errs[3])  # the shared slot's error, repeated
 
 
 def test_shared_parameters_must_agree():

@@ -20,7 +20,7 @@ def _point_obs(center, flux, shape=(31, 31), noise=2.0, fixed_center=True):
 def test_fisher_error_of_linear_flux_is_exact():
     scene, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0])
     obs = sc.Observation(model, weights=w, psf=psf, bands=["a", "b"])
-    (err,) = sc.uncertainties(scene, obs)
+    (err,) = sc.uncertainties(scene, obs).values()
     unit = model / np.array([500.0, 800.0])[:, None, None]
     expected = 1 / np.sqrt((w * unit**2).sum(axis=(1, 2)))
     np.testing.assert_allclose(err, expected, rtol=1e-3)
@@ -34,7 +34,7 @@ def test_fit_errors_in_info_cover_truth():
         data = model + rng.normal(0, 2.0, model.shape)
         obs = sc.Observation(data, weights=w, psf=psf, bands=["a", "b"])
         fitted, info = sc.fit(scene, obs, max_iter=400, progress=False, errors=True)
-        spec_err = info.errors[1]  # free parameters: offset, spectrum
+        spec_err = info.errors["sources[0].components[0].spectrum"]  # free: offset, spectrum
         pulls.append((np.asarray(fitted.sources[0].components[0].spectrum.value) - [500, 800]) / spec_err)
     pulls = np.concatenate(pulls)
     assert np.all(np.isfinite(pulls))

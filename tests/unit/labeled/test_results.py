@@ -39,3 +39,17 @@ def test_without_growing_the_fit_warns(blend):
     with pytest.warns(sc.BoxLeakageWarning, match="beyond its 9-px box"):
         result = sc.fit_dataset(ds, model=_cramped(sim), max_iter=300, progress=False, errors=False, grow_boxes=False)
     assert result["fit"].attrs["boxes_grown"] == 0
+
+
+def test_plot_has_rgb_panels_and_a_noise_scaled_residual_per_band(blend, tmp_path):
+    sim, ds = blend
+    result = ds.scarlet.fit(catalog=sim.positions, max_iter=50, progress=False, errors=False)
+    fig = result.scarlet.plot()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["data", "model", "residual (+3 sigma offset)"]
+    assert titles[3 : 3 + len(sim.bands)] == list(sim.bands)
+    assert fig.axes[0].get_xlabel() == "x [pixel]"  # no WCS: labeled pixel axes
+    colorbar = fig.axes[-1]
+    assert "sigma" in colorbar.get_xlabel()
+    result.scarlet.plot(tmp_path / "fit.png")
+    assert (tmp_path / "fit.png").stat().st_size > 20_000

@@ -239,7 +239,7 @@ def test_a_band_without_data_fits():
     assert all(np.all(np.isfinite(s) & (s > 0)) for s in steps)
     fitted, info = sc.fit(scene, obs, max_iter=200, progress=False)
     assert 0.8 < info.chi2_dof < 1.5
-    errors = sc.uncertainties(fitted, obs)
+    errors = list(sc.uncertainties(fitted, obs).values())
     spectra = [k for k, p in enumerate(sc.free_parameters(fitted)) if p.shape == (5,) and k > 0]
     assert len(spectra) >= 3  # one per galaxy component (the sky, parameter 0, is left out)
     assert all(np.isinf(errors[k][1]) and np.all(np.isfinite(np.delete(errors[k], 1))) for k in spectra)
