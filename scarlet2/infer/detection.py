@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from jaxtyping import Float
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from ..model.observation import Observation
 from .sky import band_weights, sky_levels
@@ -27,7 +27,10 @@ def detect_peaks(
     det = np.tensordot(wb, data - sky[:, None, None], axes=1)
     psf = np.asarray(obs.psf_images(), np.float64).mean(axis=0)
     kernel = psf / psf.sum()
-    filt = ndimage.convolve(det, kernel, mode="constant")
+    # zero-padded like ndimage.convolve(mode="constant"), by FFT where that is cheaper (large
+    # frames); an even kernel gets a zero row/column so its centre stays at shape // 2
+    kernel = np.pad(kernel, [(0, 1 - s % 2) for s in kernel.shape])
+    filt = signal.convolve(det, kernel, mode="same", method="auto")
     rms = max(np.sqrt(wb.sum()) * np.sqrt(np.sum(kernel**2)), 1e-30)
     peaks = (filt == ndimage.maximum_filter(filt, size=2 * min_separation + 1)) & (filt > threshold * rms)
     if edge:

@@ -38,9 +38,16 @@ def measure(det, noise, yx, psf_cov, max_radius):
     profile means a neighbour or the sky). The moments are Gaussian-weighted and adaptive (as in
     HSM); for Gaussian sources the weight and the PSF deconvolve exactly:
     C_obs = (M^-1 - W^-1)^-1, C_src = C_obs - C_psf.
+
+    Only a window of ``max_radius`` + 3 pixels around ``yx`` is read (the rings and the weight
+    end within it), so the cost per source does not grow with the frame.
     """
     ny, nx = det.shape
-    yy, xx = np.mgrid[:ny, :nx]
+    h = max_radius + 3
+    iy, ix = int(round(yx[0])), int(round(yx[1]))
+    y0, y1, x0, x1 = max(iy - h, 0), min(iy + h + 1, ny), max(ix - h, 0), min(ix + h + 1, nx)
+    det = det[y0:y1, x0:x1]
+    yy, xx = np.mgrid[y0:y1, x0:x1]
     dy, dx = yy - yx[0], xx - yx[1]
     r = np.hypot(dy, dx)
     radius, prev = 2, np.inf

@@ -10,6 +10,7 @@ reuses the compiled code.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import equinox as eqx
 import jax
@@ -26,6 +27,9 @@ from ..render.observe import as_observations, prepare
 from .objective import loss_flat
 from .packing import pack_host, pack_stepsizes, unpack, unpack_host
 from .uncertainty import uncertainties
+
+#: Seconds between progress updates that a fit aims at (see ``fit``'s loop).
+PROGRESS_INTERVAL_S = 1.0
 
 #: Default optimizer: Adam's normalised direction; per-parameter step sizes scale it.
 DEFAULT_OPTIMIZER = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
@@ -144,7 +148,8 @@ def fit(
         An optax transformation whose updates are *added* to the unconstrained parameters and are
         then scaled per parameter by its ``stepsize`` (default: Adam's direction with scale -1).
     chunk
-        Iterations per compiled call; the progress bar updates between chunks.
+        Most iterations per compiled call; the progress bar updates between calls, which take
+        about :data:`PROGRESS_INTERVAL_S` on large problems.
     progress
         Show a tqdm progress bar with the loss.
     errors
@@ -189,12 +194,20 @@ def fit(
     history = []
     bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=True)
     done, converged, chi2 = 0, False, np.nan
+    # iterations per call: 1 in the call that compiles, 2 in the next, then as many as take
+    # about PROGRESS_INTERVAL_S at the measured speed (at most ``chunk``): a small fit runs
+    # full chunks from its third call, a large frame still updates the bar every second or so
+    # (``steps`` is traced: the program is compiled once)
+    per_call = 1
     while done < max_iter and not converged:
-        steps = min(chunk, max_iter - done)
+        steps = min(per_call, max_iter - done)
+        start = time.perf_counter()
         state, hist, chi2 = run_chunk(
             state, core, renderers, optimizer, stepsizes, to_device(steps, jnp.int32), rtol_a, min_a, chunk
         )
         it, converged, loss = (int(state.it), bool(state.converged), float(state.loss))  # one sync per chunk
+        elapsed = time.perf_counter() - start
+        per_call = 2 if done == 0 else int(np.clip(PROGRESS_INTERVAL_S * steps / max(elapsed, 1e-9), 1, chunk))
         history.append(np.asarray(hist)[: it - done])
         bar.update(it - done)
         bar.set_postfix(loss=f"{loss:.6g}")

@@ -44,7 +44,8 @@ class Geometry(NamedTuple):
         for n, r in zip(frame.shape, reach, strict=True):
             # a frame pixel sees canvas pixels within r: wrap-around stays out of the frame
             # when the canvas is >= frame + r + the kept margin on either side
-            size = fast_size(n + r + math.ceil(margin * r))
+            # and holds the PSF stamp (2 r + 1) itself, which a frame of a few pixels does not
+            size = fast_size(max(n + r + math.ceil(margin * r), 2 * r + 1))
             pad.append(min(r, size - n - r))  # the FFT size's slack widens the margin
             canvas.append(size)
         return cls(tuple(frame.shape), tuple(pad), tuple(canvas), reach)

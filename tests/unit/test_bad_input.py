@@ -303,3 +303,14 @@ def test_psf_model_attribute_of_an_unknown_type(good):
     ds.attrs["psf_model"] = json.dumps({"type": "airy", "fwhm": 2.0})
     with pytest.raises(sc.SchemaError, match=r"attrs\['psf_model'\]: unknown type 'airy'"):
         sc.to_observation(ds)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_tiny_images_fit_without_a_linear_algebra_error(n):
+    """A 1 x 1 or 3 x 3 cutout (the audit found a singular-matrix error in the moments): the
+    canvas still holds the PSF stamp, the fit runs; with fewer pixels than parameters chi^2/dof
+    is NaN, as documented."""
+    rng = np.random.default_rng(n)
+    ds = sc.from_arrays(1 + rng.normal(0, 0.1, (1, n, n)), variance=np.full((1, n, n), 0.01), psf=_psf(1), bands=["g"])
+    result = ds.scarlet.fit(catalog=np.array([[n // 2, n // 2]]), max_iter=30, progress=False)
+    assert np.all(np.isfinite(result["catalog"]["flux"].values))

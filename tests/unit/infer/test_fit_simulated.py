@@ -51,3 +51,18 @@ def test_fit_returns_new_scene_and_info(fits):
     assert np.all(np.diff(info.loss_history[:20]) < np.abs(info.loss_history[:20]).max())  # finite, recorded
     assert np.isfinite(info.chi2) and info.n_free > 0
     assert isinstance(fitted, sc.Scene) and len(fitted.sources) == len(sim.truth["y"]) + 1  # + background
+
+
+def test_progress_cadence_does_not_change_the_fit(monkeypatch):
+    """Iterations per compiled call follow the measured speed (one per call here); the fit is
+    the same program and the same result either way."""
+    import scarlet2.infer.optimize as optimize
+
+    sim = simulate_blend(4, n_galaxies=2, shape=(40, 40))
+    obs = sc.Observation(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands)
+    scene = sc.initialize(obs, sim.positions)
+    a, info_a = sc.fit(scene, obs, max_iter=60, rtol=0.0, progress=False)
+    monkeypatch.setattr(optimize, "PROGRESS_INTERVAL_S", 1e-9)  # every call: a single step
+    b, info_b = sc.fit(scene, obs, max_iter=60, rtol=0.0, progress=False)
+    assert info_a.iterations == info_b.iterations == 60 and len(info_b.loss_history) == 60
+    np.testing.assert_allclose(info_a.loss_history, info_b.loss_history, rtol=1e-6)
