@@ -7,7 +7,7 @@ from jaxtyping import Float
 from scipy import ndimage, signal
 
 from ..model.observation import Observation
-from .sky import band_weights, sky_levels
+from .sky import band_weights, filled_data, sky_levels
 
 
 def detect_peaks(
@@ -21,7 +21,7 @@ def detect_peaks(
     Peaks closer than ``min_separation`` pixels keep the brighter one; sub-pixel positions are
     the 3x3 centroid.
     """
-    data = np.asarray(obs.data, np.float64)
+    data = filled_data(obs)
     sky, _ = sky_levels(obs)
     wb = band_weights(obs)
     det = np.tensordot(wb, data - sky[:, None, None], axes=1)

@@ -37,7 +37,7 @@ from .defaults import (
     SPECTRUM_FLOOR,
 )
 from .moments import detection_image, measure, psf_moments, shear
-from .sky import band_weights, sky_levels
+from .sky import band_weights, filled_data, sky_levels
 from .spectra import solve_linear_spectra
 
 
@@ -87,7 +87,7 @@ def initialize(
     det, noise = detection_image(observation)
     psf_cov, psf_peak = psf_moments(observation)
     mean_psf_cov = psf_cov.mean(axis=0)
-    data = np.asarray(observation.data, np.float64)
+    data = filled_data(observation)
     positions = to_pixels(positions, frame.wcs, what="positions")
     band_idx = [frame.bands.index(b) for b in observation.bands]
     with Scene(frame) as scene:

@@ -7,12 +7,12 @@ import numpy as np
 
 from ..model.observation import Observation
 from .defaults import MAX_DISTORTION, MAX_SHEAR, MOMENT_ITERATIONS
-from .sky import band_weights
+from .sky import band_weights, filled_data
 
 
 def detection_image(obs: Observation):
     """Inverse-variance weighted sum of the bands, and its noise rms."""
-    data, wb = np.asarray(obs.data, np.float64), band_weights(obs)
+    data, wb = filled_data(obs), band_weights(obs)
     det = np.tensordot(wb, data, axes=1)
     return det, np.sqrt(wb.sum())
 

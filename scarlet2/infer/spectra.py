@@ -41,15 +41,16 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
         with_spectra(scene, comps, np.zeros((len(comps), nb)), skies, np.zeros((len(skies), nb))), [observation]
     )
     render_batch = compiled(_unit_images, platform(renderer.data))
-    for start in range(0, len(comps), UNIT_IMAGE_BATCH):
-        cols = np.arange(start, start + UNIT_IMAGE_BATCH)  # past the end: all dark, ignored
-        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(cols, np.int32)), np.float64)
+    batch = unit_image_batch(data.shape)
+    for start in range(0, len(comps), batch):
+        cols = np.arange(start, start + batch)  # past the end: all dark, ignored
+        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(cols, np.int32)))
         for col, img in zip(cols, images, strict=True):
             if col >= len(comps):
                 break
             for k in range(nbo):
                 nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
-                rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz]))
+                rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz].astype(np.float64)))
     spectra = np.array([np.asarray(scene.sources[i].components[j].spectrum.value, np.float64) for i, j in comps])
     sky = np.zeros(nb)
     ncol = len(comps) + (1 if skies else 0)
@@ -72,8 +73,17 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
 
 #: Unit-spectrum component images rendered per compiled call in :func:`solve_linear_spectra`:
 #: one call per batch (host overhead per call is a walk over the whole scene), and memory of
-#: this many frames, not of all components.
+#: this many frames, not of all components ...
 UNIT_IMAGE_BATCH = 8
+#: ... and of at most this many bytes of rendered frames (large frames get smaller batches).
+UNIT_IMAGE_BYTES = 2**28
+
+
+def unit_image_batch(shape: tuple[int, int, int]) -> int:
+    """Components rendered per call for observations of ``shape`` (bands, y, x): a function of
+    the shape only, so one program serves every scene on that grid."""
+    frame_bytes = 4 * int(np.prod(shape))
+    return int(np.clip(UNIT_IMAGE_BYTES // max(frame_bytes, 1), 1, UNIT_IMAGE_BATCH))
 
 
 def _unit_images(dark, renderer, comps, cols):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
@@ -17,13 +18,31 @@ from .objective import neg_log_posterior_core
 MAX_DENSE = 4000
 
 
-def _hessian(x, scene, renderers):
+#: Bytes of working memory the Hessian's columns may take at once: each column is a
+#: forward-over-reverse pass over the model canvas, so a large frame computes few at a time.
+HESSIAN_BYTES = 2**30
+
+
+def hessian_batch(n_free: int, renderers) -> int:
+    """Hessian columns computed together: all of them for small canvases (one vmapped pass),
+    fewer for large ones (a function of the canvas and the parameter count only)."""
+    canvas = renderers[0].geometry.canvas_shape
+    per_column = 16 * 4 * canvas[0] * canvas[1] * max(len(r.band_index) for r in renderers)  # ~16 canvas buffers
+    return int(np.clip(HESSIAN_BYTES // per_column, 1, max(n_free, 1)))
+
+
+def _hessian(x, scene, renderers, batch: int):
     _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
 
     def f(v):
         return neg_log_posterior_core(set_values(scene, unravel(v)), renderers)
 
-    return jax.hessian(f)(x)
+    grad = jax.grad(f)
+
+    def column(e):  # forward-over-reverse, as jax.hessian; the Hessian is symmetric
+        return jax.jvp(grad, (x,), (e,))[1]
+
+    return jax.lax.map(column, jnp.eye(x.size, dtype=x.dtype), batch_size=batch)
 
 
 def uncertainties(scene: Scene, observations, covariance: bool = False) -> dict[str, np.ndarray]:
@@ -62,7 +81,7 @@ def fisher_errors(scene: Scene, observations) -> tuple[list[np.ndarray], np.ndar
             "fix free-form morphologies or sample the posterior instead"
         )
     hessian = compiled(_hessian, platform(renderers[0].data))
-    h = np.asarray(hessian(to_device(x, dtype), core, renderers), np.float64)
+    h = np.asarray(hessian(to_device(x, dtype), core, renderers, hessian_batch(x.size, renderers)), np.float64)
     cov, var, cov_floored = covariance_from_hessian(h, rtol=100 * np.finfo(dtype).eps, floored=True)  # 1e-5 (f32)
     err = np.sqrt(var)
     cuts = np.cumsum([v.size for v in values])[:-1]

@@ -20,3 +20,19 @@ def test_moments_read_a_window_not_the_frame():
     assert r_small == r_big and r_small > 3
     np.testing.assert_allclose(c_small, c_big, rtol=1e-10)
     np.testing.assert_allclose(c_small, cov - psf_cov, rtol=0.2)  # the PSF-deconvolved shape
+
+
+def test_masked_pixels_do_not_change_what_sources_start_as():
+    """10% of the pixels masked (variance inf) at random: the same kinds of sources (masked
+    pixels read as 0 made galaxies look like point sources) and nearly the same spectra."""
+    import scarlet2 as sc
+    from scarlet2.simulate import simulate_blend
+
+    sim = simulate_blend(2)
+    mask = np.random.default_rng(0).uniform(size=sim.images.shape) < 0.1
+    clean = sc.Observation(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands)
+    holed = sc.Observation(sim.images, variance=np.where(mask, np.inf, sim.variance), psf=sim.psfs, bands=sim.bands)
+    a, b = sc.initialize(clean, sim.positions), sc.initialize(holed, sim.positions)
+    assert [s.kind for s in a.sources] == [s.kind for s in b.sources]
+    fa, fb = sc.simulate.source_fluxes(a), sc.simulate.source_fluxes(b)
+    assert np.all(np.abs(fb / fa - 1) < 0.1)

@@ -127,3 +127,21 @@ def test_covariance_from_hessian_holds_a_parameter_at_its_bound():
     assert np.isinf(var[1]) and np.isinf(cov[1, 1]) and cov[0, 1] == cov[1, 2] == 0
     np.testing.assert_allclose(var[[0, 2]], [0.25, 1.0], rtol=1e-10)  # inverse of h without row/col 1
     np.testing.assert_allclose(cov[np.ix_([0, 2], [0, 2])], np.linalg.inv(h[np.ix_([0, 2], [0, 2])]), rtol=1e-10)
+
+
+def test_hessian_in_column_batches_is_the_same(monkeypatch):
+    """Large frames compute the Hessian a few columns at a time (bounded memory): the same
+    matrix as all columns at once."""
+    from scarlet2.infer import uncertainty
+    from scarlet2.render.observe import prepare
+
+    scene, model, w, psf = _point_obs((15.3, 14.6), [500.0, 800.0], fixed_center=False)
+    obs = sc.Observation(model, weights=w, psf=psf, bands=["a", "b"])
+    _, renderers = prepare(scene, [obs])
+    assert uncertainty.hessian_batch(4, renderers) == 4  # a small canvas: all columns together
+    all_at_once = sc.uncertainties(scene, obs, covariance=True)[1]
+    monkeypatch.setattr(uncertainty, "HESSIAN_BYTES", 1)
+    assert uncertainty.hessian_batch(4, renderers) == 1
+    one_by_one = sc.uncertainties(scene, obs, covariance=True)[1]
+    # float32 sums in another order: equal to round-off, relative to the largest entry
+    np.testing.assert_allclose(one_by_one, all_at_once, rtol=0, atol=1e-5 * np.abs(all_at_once).max())
