@@ -51,9 +51,8 @@ def test_fit_with_catalog_csv(tmp_path):
     assert proc.returncode == 0, proc.stderr
     res = sc.open_result(str(tmp_path / "out.zarr"))
     assert res["catalog"].sizes["source"] == len(sim.truth["y"])
-    # existing output is not overwritten without --overwrite
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 2 and "exists" in proc.stderr
+    assert "converged" in proc.stderr  # the summary says whether the fit converged
+    # an existing output is refused: test_existing_output_is_refused_before_fitting
 
 
 @pytest.mark.parametrize("args", [["fit"], ["nonsense"]])
@@ -70,10 +69,7 @@ def test_bad_input_is_a_message_not_a_traceback(tmp_path):
     (tmp_path / "outside.csv").write_text("y,x\n500,5\n")
     out = str(tmp_path / "out.zarr")
     # as a user sees it, in a fresh process; more cases run in-process in test_cli_safety.py
-    cases = [
-        ([str(tmp_path / "missing.zarr")], "missing.zarr"),
-        ([store, "--catalog", str(tmp_path / "outside.csv")], "outside the frame"),
-    ]
+    cases = [([store, "--catalog", str(tmp_path / "outside.csv")], "outside the frame")]
     for args, names in cases:
         proc = subprocess.run(_scarlet2() + ["fit", *args, "--out", out, "--quiet"], capture_output=True, text=True)
         assert proc.returncode == 2, proc.stderr

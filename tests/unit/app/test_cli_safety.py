@@ -151,3 +151,8 @@ def test_sigkill_during_overwrite_loses_no_complete_store(tmp_path, delay):
     check_output(out, overwrite=True)
     a = xr.open_zarr(str(out), consolidated=False)["a"].values
     assert a.shape == (400, 400) and np.all(a == a[0, 0])
+
+
+def test_missing_input_store_is_named(tmp_path, capsys):
+    code, err = _run(capsys, tmp_path / "missing.zarr", "--out", tmp_path / "o.zarr")
+    assert code == 2 and "missing.zarr" in err and "Traceback" not in err
