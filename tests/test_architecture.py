@@ -105,3 +105,19 @@ def test_public_names_import_from_the_package():
 def test_errors_subclass_the_builtins_users_catch():
     assert issubclass(sc.SchemaError, sc.InputError) and issubclass(sc.InputError, ValueError)
     assert issubclass(sc.StoreError, ValueError) and issubclass(sc.StoreError, sc.ScarletError)
+
+
+#: scarlet2.__all__ before the layered layout: every name still imports from the package.
+NAMES_OF_0_1_0 = (
+    "ArrayMorphology Background ArrayPSF BoxLeakageWarning Component FitInfo Frame Gaussian GaussianPSF "
+    "Interval MoffatPSF Observation Parameter Point PointSource Positive Real SchemaError Scene Sersic Simplex "
+    "Source Spergel UnitDisk box_leakage detect enable_compilation_cache fit fit_dataset from_arrays from_fits "
+    "get_wcs grow_boxes initialize load_scene open_dataset open_result free_parameters log_likelihood "
+    "parameters render render_source save_scene simulate sersic_bn set_cpu_threads to_observation "
+    "uncertainties validate write_zarr"
+).split()
+
+
+def test_names_public_before_the_layout_are_still_public():
+    assert set(NAMES_OF_0_1_0) <= set(sc.__all__)
+    assert all(hasattr(sc, name) for name in NAMES_OF_0_1_0)
