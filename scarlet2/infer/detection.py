@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from jaxtyping import Float
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from ..model.observation import Observation
 from .sky import band_weights, filled_data, sky_levels
@@ -29,6 +29,8 @@ def detect_peaks(
     kernel = psf / psf.sum()
     # zero-padded like ndimage.convolve(mode="constant"), by FFT where that is cheaper (large
     # frames); an even kernel gets a zero row/column so its centre stays at shape // 2
+    from scipy import signal  # heavy to import: only when detecting
+
     kernel = np.pad(kernel, [(0, 1 - s % 2) for s in kernel.shape])
     filt = signal.convolve(det, kernel, mode="same", method="auto")
     rms = max(np.sqrt(wb.sum()) * np.sqrt(np.sum(kernel**2)), 1e-30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from astropy.stats import sigma_clipped_stats
 from scipy import ndimage
 
 from ..model.observation import Observation
@@ -18,6 +17,8 @@ def band_weights(obs: Observation) -> np.ndarray:
 
 def sky_levels(obs: Observation) -> tuple[np.ndarray, np.ndarray]:
     """Sigma-clipped median (sky) and noise rms per band over unmasked pixels."""
+    from astropy.stats import sigma_clipped_stats  # heavy to import: only when initializing
+
     data, w = np.asarray(obs.data, np.float64), np.asarray(obs.weights)
     sky = np.array(
         [

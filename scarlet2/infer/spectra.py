@@ -6,8 +6,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import sparse
-from scipy.optimize import lsq_linear
 
 from ..model.observation import Observation
 from ..model.scene import Scene
@@ -26,6 +24,9 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
     keeps the pixels it reaches in a sparse design matrix (memory: one frame plus the
     footprints).
     """
+    from scipy import sparse  # heavy to import: only when initializing
+    from scipy.optimize import lsq_linear
+
     comps = [(i, j) for i, s in enumerate(scene.sources) for j in range(len(getattr(s, "components", ())))]
     skies = [i for i, s in enumerate(scene.sources) if isinstance(s, Background)]
     if not comps:
