@@ -107,6 +107,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line for a command-line user (no source line of scarlet2's)."""
+    return f"scarlet2: {category.__name__}: {message}\n"
+
+
 def _setup(args):
     from .config import set_cpu_threads
 
@@ -160,6 +165,11 @@ def main(argv=None) -> int:
         )
     f.add_argument("--traceback", action="store_true", help="on bad input, show the traceback, not only the message")
     args = parser.parse_args(argv)
+    import warnings
+
+    formatter = warnings.formatwarning
+    if not getattr(args, "traceback", False):
+        warnings.formatwarning = _warning_line
     try:
         _setup(args)
         return args.func(args)
@@ -171,6 +181,8 @@ def main(argv=None) -> int:
         what = f"{type(err).__name__}: " if isinstance(err, KeyError) else ""
         print(f"scarlet2 {args.command}: error: {what}{err}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = formatter  # main() may run inside a larger program
 
 
 if __name__ == "__main__":

@@ -89,7 +89,19 @@ def fit_dataset(
         bigger = grow_box_sizes(fitted)
         grown = sum(a.box != b.box for a, b in zip(fitted.sources, bigger.sources, strict=True) if hasattr(a, "box"))
         if grown:
-            fitted, info = fit(bigger, obs, **fit_options)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
+                fitted, info = fit(bigger, obs, **fit_options)
+        still = np.flatnonzero(info.box_leakage > BOX_LEAKAGE_WARNING)
+        if still.size:
+            what = ", ".join(f"source {i} ({info.box_leakage[i]:.0%})" for i in still)
+            warnings.warn(
+                f"after growing their boxes once, {what} still put that much of their flux beyond their "
+                "boxes, which wraps it around inside: those model images are wrong although their fluxes add "
+                "up (flagged in the catalog's box_leakage)",
+                BoxLeakageWarning,
+                stacklevel=2,
+            )
     result = build_result(ds, obs, fitted, info, errors=errors)
     result["fit"].attrs["boxes_grown"] = int(grown)
     return result
