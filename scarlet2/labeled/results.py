@@ -19,6 +19,7 @@ from ..infer.uncertainty import MAX_DENSE, fisher_errors
 from ..model.morphology import ArrayMorphology
 from ..model.parameter import Parameter, free_slots
 from ..model.scene import Scene
+from ..model.source import Background
 from ..render.boxes import BOX_LEAKAGE_WARNING, BoxLeakageWarning
 from ..render.boxes import grow_boxes as grow_box_sizes
 from ..render.observe import render
@@ -92,9 +93,13 @@ def fit_dataset(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
                 fitted, info = fit(bigger, obs, **fit_options)
-        still = np.flatnonzero(info.box_leakage > BOX_LEAKAGE_WARNING)
-        if still.size:
-            what = ", ".join(f"source {i} ({info.box_leakage[i]:.0%})" for i in still)
+        # numbered as in the catalog, which lists the sources without the sky
+        catalog_index = [i for i, src in enumerate(fitted.sources) if not isinstance(src, Background)]
+        still = [
+            (k, info.box_leakage[i]) for k, i in enumerate(catalog_index) if info.box_leakage[i] > BOX_LEAKAGE_WARNING
+        ]
+        if still:
+            what = ", ".join(f"source {k} ({leak:.0%})" for k, leak in still)
             warnings.warn(
                 f"after growing their boxes once, {what} still put that much of their flux beyond their "
                 "boxes, which wraps it around inside: those model images are wrong although their fluxes add "

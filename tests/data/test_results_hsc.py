@@ -54,3 +54,18 @@ def test_plot_writes_png(hsc_result, tmp_path):
     out = tmp_path / "fit.png"
     result.scarlet.plot(out)
     assert out.stat().st_size > 10_000
+
+
+def test_parametric_fit_grows_leaking_boxes_and_flags_what_still_leaks(hsc_blend):
+    """The default model: faint sources whose profiles outgrow their boxes get larger boxes and
+    a refit; those that still leak (diffuse light no compact profile explains) are flagged in
+    the catalog and named in one warning in the Dataset face's terms."""
+    d = hsc_blend
+    ds = sc.from_arrays(d["images"], variance=d["variance"], psf=d["psfs"], bands=list(d["filters"]))
+    cat = catalog_dataset(np.stack([d["catalog"]["y"], d["catalog"]["x"]], 1))
+    with pytest.warns(sc.BoxLeakageWarning, match="after growing their boxes once") as caught:
+        result = ds.scarlet.fit(catalog=cat, max_iter=1000, progress=False, errors=False)
+    assert len([w for w in caught if issubclass(w.category, sc.BoxLeakageWarning)]) == 1
+    assert result["fit"].attrs["boxes_grown"] >= 1
+    leak = result.scarlet.catalog["box_leakage"].values
+    assert np.any(leak > 0.2) and str(int(np.argmax(leak))) in str(caught[0].message)
