@@ -202,10 +202,12 @@ def scene_from_json(text: str, arrays: Mapping[str, np.ndarray], where: str = "s
         import numpyro.distributions as nd
 
         name = x["__dist__"]
-        short = name.rpartition(".")[2] if isinstance(name, str) and name.startswith("numpyro.distributions.") else name
-        if fmt == FORMAT:
+        if fmt == READABLE_FORMATS[0]:  # format /1 wrote the class's module path
+            legacy = {f"{getattr(nd, n).__module__}.{n}": n for n in PRIOR_TYPES}
+            short = legacy.get(name) if isinstance(name, str) else None
+        else:
             short = name
-        if short not in PRIOR_TYPES:
+        if not isinstance(short, str) or short not in PRIOR_TYPES:
             raise StoreError(
                 f"{where}: refusing to build prior {name!r} (entry {path}): not one of {', '.join(PRIOR_TYPES)}"
             )

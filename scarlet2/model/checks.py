@@ -164,10 +164,8 @@ def observation_weights(
         with np.errstate(divide="ignore", invalid="ignore"):
             w = np.where(masked | ~(var > 0), 0.0, 1.0 / var)
     else:
-        w = full("weights", weights, np.float64)
-        check_weights(w, bands, names["weights"], dtype)
-        w = np.where(masked, 0.0, w)
-    check_weights(w, bands, names["variance" if variance is not None else "weights"], dtype)
+        w = np.where(masked, 0.0, full("weights", weights, np.float64))
+    check_weights(w, bands, names["variance" if variance is not None else "weights"], dtype)  # one pass for both
     w = mask_sentinel_weights(w)
     check_data(data, w > 0, bands, names["data"], dtype)
     return w
