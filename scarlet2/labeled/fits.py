@@ -32,10 +32,7 @@ def from_fits(
     var = _read_fits(variance, hdu)[0] if variance is not None else None
     wt = _read_fits(weight, hdu)[0] if weight is not None else None
     if psf is not None:
-        p = _read_fits(psf, hdu)[0]
-        if p.ndim == 2:
-            p = np.broadcast_to(p, (img.shape[0],) + p.shape)
-        psf = p / p.sum(axis=(-2, -1), keepdims=True)  # FITS PSFs are often not normalized
+        psf = _read_fits(psf, hdu)[0]  # from_arrays checks and normalizes it (FITS PSFs often are not)
     if var is None and wt is None:
         raise SchemaError(f"{image}: give variance= or weight= FITS files (or estimate the noise first)")
     bands = bands if bands is not None else [str(i) for i in range(img.shape[0])]

@@ -79,6 +79,7 @@ def _hostile(entry, fmt="scarlet2-scene/1"):
         {"__dist__": "numpyro.distributions.util.jax", "args": {}},
         {"__dist__": "numpyro.distributions.continuous.Normal.__new__", "args": {}},
         {"__dist__": "numpyro.distributions.Delta", "args": {}},
+        {"__dist__": "numpyro.distributions.util.Normal", "args": {}},  # not Normal's own module
     ],
 )
 def test_hostile_scene_entries_are_refused_and_nothing_runs(entry, tmp_path, monkeypatch):
