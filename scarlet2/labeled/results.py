@@ -65,7 +65,18 @@ def fit_dataset(
     fit_options
         Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
     """
+    from tqdm.auto import tqdm
+
+    # the stage a long call is in, from its first second (a large frame takes seconds per stage)
+    stage = tqdm(
+        total=4,
+        desc="checking the data",
+        disable=not fit_options.get("progress", True),
+        leave=False,
+        bar_format="scarlet2: {desc} ({n_fmt}/{total_fmt}, {elapsed})",
+    )
     obs = to_observation(ds)
+    stage.update()
     if isinstance(model, Scene):
         scene = model
     else:
@@ -73,6 +84,7 @@ def fit_dataset(
             raise InputError(f"unknown model {model!r}; presets: {sorted(MODELS)}")
         opts = MODELS[model] if isinstance(model, str) else dict(model or {})
         if catalog is None:
+            stage.set_description_str("detecting sources")
             positions = detect_peaks(obs)[0]
             if len(positions) == 0:
                 raise InputError("no sources: detection found none above its threshold; give a catalog")
@@ -80,7 +92,10 @@ def fit_dataset(
             positions = catalog_positions(catalog, obs.wcs)
             if len(positions) == 0:
                 raise InputError("the catalog has no sources (0 rows)")
+        stage.set_description_str(f"initializing {len(positions)} sources")
         scene = initialize(obs, positions, **opts)
+    stage.update()
+    stage.set_description_str("fitting")
     with warnings.catch_warnings():
         if grow_boxes:  # acted on below, not left to the user
             warnings.simplefilter("ignore", BoxLeakageWarning)
@@ -107,8 +122,12 @@ def fit_dataset(
                 BoxLeakageWarning,
                 stacklevel=2,
             )
+    stage.update()
+    stage.set_description_str("errors and catalog")
     result = build_result(ds, obs, fitted, info, errors=errors)
     result["fit"].attrs["boxes_grown"] = int(grown)
+    stage.update()
+    stage.close()
     return result
 
 
