@@ -4,6 +4,8 @@ The result is written to a sibling ``OUT.tmp`` and swapped in: the old store (if
 renamed ``OUT.replaced``, the new one renamed ``OUT``, then the old one removed. At every
 instant a complete store exists under ``OUT`` or ``OUT.replaced``; :func:`check_output` puts
 back a store that an interrupted swap left as ``OUT.replaced``. Paths are local or fsspec URLs.
+The guarantee rests on renames being atomic, as on local file systems; object stores (``s3://``)
+move by copy and delete, so a kill during a move there can leave the moved store partial.
 """
 
 from __future__ import annotations

