@@ -6,6 +6,8 @@ import numpy as np
 from jaxtyping import Float
 from scipy import ndimage
 
+from ..model import grids
+from ..model.frame import Frame
 from ..model.observation import Observation
 from .sky import band_weights, filled_data, sky_levels
 
@@ -47,3 +49,31 @@ def detect_peaks(
         s = win.sum()
         pos.append((np.sum(win * yy) / s, np.sum(win * xx) / s) if s > 0 else (y, x))
     return np.array(pos, float).reshape(-1, 2), filt[iy, ix] / rms
+
+
+def detect_positions(
+    observations, frame: Frame, threshold: float = 5.0, min_separation: int = 3
+) -> tuple[Float[np.ndarray, "n 2"], Float[np.ndarray, " n"]]:
+    """Peaks of several observations as frame pixel (y, x) positions, and their S/N.
+
+    Each observation is searched on its own grid (:func:`detect_peaks`), sharpest (finest pixel
+    scale) first; a peak of a coarser observation is kept only where no peak already kept lies
+    within its ``min_separation`` (in its own pixels): the coarse data add what the sharp data do
+    not cover or do not see, and do not double what they resolve.
+    """
+    obs = sorted(observations, key=lambda o: grids.pixel_scale(o.wcs) if o.wcs is not None and frame.wcs else 0.0)
+    kept, snrs = np.zeros((0, 2)), np.zeros(0)
+    for o in obs:
+        pos, snr = detect_peaks(o, threshold=threshold, min_separation=min_separation)
+        if frame.wcs is not None and o.wcs is not None:
+            pos = grids.map_pixels(pos, o.wcs, frame.wcs, f"peaks of observation {o.label}")
+            radius = min_separation * grids.pixel_scale(o.wcs) / grids.pixel_scale(frame.wcs)
+        else:
+            radius = min_separation
+        for p, s in zip(pos, snr, strict=True):
+            ny, nx = frame.shape
+            outside = not (-0.5 <= p[0] <= ny - 0.5 and -0.5 <= p[1] <= nx - 0.5)
+            if outside or (kept.size and np.min(np.hypot(*(kept - p).T)) < radius):
+                continue
+            kept, snrs = np.vstack([kept, p]), np.append(snrs, s)
+    return kept, snrs

@@ -10,9 +10,12 @@ named in :mod:`scarlet2.infer.defaults`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..errors import InputError
+from ..model import grids
 from ..model.frame import Frame
 from ..model.morphology import ArrayMorphology, Sersic
 from ..model.observation import Observation
@@ -20,6 +23,7 @@ from ..model.positions import to_pixels
 from ..model.scene import Scene
 from ..model.source import Background, Component, PointSource, Source
 from ..ops.fourier import box_size
+from ..render.observe import as_observations
 from .defaults import (
     BOX_MARGIN,
     BULGE_FLUX_FRACTION,
@@ -42,7 +46,7 @@ from .spectra import solve_linear_spectra
 
 
 def initialize(
-    observation: Observation,
+    observations: Observation | Sequence[Observation],
     positions,
     frame: Frame | None = None,
     max_components: int = 2,
@@ -57,12 +61,15 @@ def initialize(
 
     Parameters
     ----------
-    observation
-        The observation on the model frame's grid.
+    observations
+        An observation, or several on their own WCS (other pixel scales, rotations): sizes,
+        shapes and the point/extended choice come from the sharpest one (the finest pixel
+        scale), spectra from all, each band from the observations that have it.
     positions
-        (n, 2) pixel (y, x) centres, or an astropy SkyCoord array (needs ``frame.wcs``).
+        (n, 2) pixel (y, x) centres in the frame, or an astropy SkyCoord array (needs a WCS).
     frame
-        Model frame (default: the observation's bands, shape and WCS, GaussianPSF(0.7)).
+        Model frame (default: for one observation its bands, shape and WCS with GaussianPSF(0.7);
+        for several :meth:`Frame.from_observations`).
     max_components
         1: every extended source is one Sersic; 2: sources brighter than ``bright_snr`` are a
         bulge + disk (two Sersics, each with its own spectrum: colour gradients).
@@ -81,9 +88,17 @@ def initialize(
     point_threshold
         A source is a point source when its PSF-deconvolved size^2 is below this fraction of the PSF's.
     """
-    frame = frame or Frame(observation.bands, observation.data.shape[-2:], wcs=observation.wcs)
+    obs = as_observations(observations)
+    if frame is None:
+        single = obs[0]
+        one = Frame(single.bands, single.data.shape[-2:], wcs=single.wcs)
+        frame = one if len(obs) == 1 else Frame.from_observations(obs)
+    observation = _sharpest(obs)
     if observation.n_pixels() == 0:
-        raise InputError("Cannot initialize from an observation whose pixels all have weight 0")
+        raise InputError(f"Cannot initialize from observation {observation.label}: its pixels all have weight 0")
+    to_obs = _FrameToObservation(observation, frame)
+    jac = to_obs.jacobian  # frame pixels per observation pixel
+    scale = float(np.sqrt(abs(np.linalg.det(jac))))
     det, noise = detection_image(observation)
     psf_cov, psf_peak = psf_moments(observation)
     mean_psf_cov = psf_cov.mean(axis=0)
@@ -92,39 +107,40 @@ def initialize(
     band_idx = [frame.bands.index(b) for b in observation.bands]
     with Scene(frame) as scene:
         if background:
-            sky, rms = sky_levels(observation)
-            level = np.zeros(frame.n_bands)
-            level[band_idx] = sky
-            # bands without data (not observed, or every pixel masked: rms inf) take the mean step
-            known = rms[np.isfinite(rms)]
-            step = np.full(frame.n_bands, known.mean() if known.size else 1.0)
-            step[band_idx] = np.where(np.isfinite(rms), rms, step[band_idx])
-            Background(level, stepsize=SKY_STEP_FRACTION * step)
+            Background(*_sky_start(obs, frame))
+            sky, _ = sky_levels(observation)
             data = data - sky[:, None, None]
             det = det - np.tensordot(band_weights(observation), sky, axes=1)
         for i, yx in enumerate(positions):
             frame.check_inside(yx, what=f"position {i}")
-            iy, ix = int(round(yx[0])), int(round(yx[1]))
-            radius, cov = measure(det, noise, yx, mean_psf_cov, max_radius)
+            oyx = to_obs(yx)
+            iy, ix = int(round(oyx[0])), int(round(oyx[1]))
+            if not (0 <= iy < det.shape[0] and 0 <= ix < det.shape[1]):
+                _check_observed(obs, frame, yx, i)
+                # outside the sharpest observation: a point source, its spectrum from the others
+                PointSource(center=yx, spectrum=np.ones(frame.n_bands), box=box_size(2 * scale * (2 + BOX_MARGIN) + 1))
+                continue
+            radius, cov = measure(det, noise, oyx, mean_psf_cov, max_radius)
             peak = data[:, iy, ix]
             size2 = np.trace(cov)
             snr = det[iy, ix] / noise
-            box = box_size(2 * (radius + BOX_MARGIN) + 1)
+            box = box_size(2 * scale * (radius + BOX_MARGIN) + 1)
             if size2 < point_threshold * np.trace(mean_psf_cov) or snr < MIN_EXTENDED_SNR:
                 spec = _spectrum(frame, band_idx, peak / psf_peak)
                 PointSource(center=yx, spectrum=spec, box=box)
                 continue
-            g1, g2 = shear(cov)
-            sigma2 = max(size2 / 2, MIN_SIGMA2)
+            fcov = jac @ cov @ jac.T  # shape and size in frame pixels
+            g1, g2 = shear(fcov)
+            sigma2 = max(np.trace(fcov) / 2, MIN_SIGMA2)
             r_e = R_E_PER_SIGMA * np.sqrt(sigma2)
             # peak of unit flux (Gaussian approximation of galaxy x PSF) in each band
             peaks = np.array([1 / (2 * np.pi * np.sqrt(np.linalg.det(cov + c))) for c in psf_cov])
             valid = np.all(np.linalg.eigvalsh(cov) > 0)
             if not valid:
-                peaks = np.array([1 / (2 * np.pi * (sigma2 + np.trace(c) / 2)) for c in psf_cov])
+                peaks = np.array([1 / (2 * np.pi * (max(size2 / 2, MIN_SIGMA2) + np.trace(c) / 2)) for c in psf_cov])
             flux = peak / peaks
-            if max_components >= 2 and snr > freeform_snr:
-                cut = _freeform(det, yx, (box, box), positions, i)
+            if max_components >= 2 and snr > freeform_snr and to_obs.same_grid:
+                cut = _freeform(det, oyx, (box, box), [to_obs(p) for p in positions], i)
                 comps = [
                     _bulge(frame, band_idx, flux, r_e, g1, g2),
                     Component(_spectrum(frame, band_idx, (1 - BULGE_FLUX_FRACTION) * flux), ArrayMorphology(cut)),
@@ -141,8 +157,66 @@ def initialize(
                 morphology = Sersic(SINGLE_SERSIC_N, r_e, (g1, g2))
                 Source(center=yx, spectrum=_spectrum(frame, band_idx, flux), morphology=morphology, box=box)
     if solve_spectra:
-        scene = solve_linear_spectra(scene, observation)
+        # the sharpest observation last: where observations share a band, its solution stands
+        for o in sorted(obs, key=lambda o: o is observation):
+            scene = solve_linear_spectra(scene, o)
     return scene
+
+
+def _sharpest(obs):
+    """The observation with the finest pixel scale (the first where there is no WCS)."""
+    if len(obs) == 1 or any(o.wcs is None for o in obs):
+        return obs[0]
+    return min(obs, key=lambda o: grids.pixel_scale(o.wcs))
+
+
+class _FrameToObservation:
+    """Frame pixel (y, x) -> pixel of an observation, and the Jacobian (frame per observation pixel)."""
+
+    def __init__(self, observation, frame):
+        self.obs, self.frame = observation, frame
+        if frame.wcs is None or observation.wcs is None:
+            self.offset = (0, 0)
+        else:
+            self.offset = grids.integer_offset(observation.data.shape[-2:], observation.wcs, frame.wcs)
+        self.same_grid = self.offset is not None
+        if self.same_grid:
+            self.jacobian = np.eye(2)
+        else:
+            ny, nx = observation.data.shape[-2:]
+            self.jacobian = grids.jacobian(((ny - 1) / 2, (nx - 1) / 2), observation.wcs, frame.wcs)
+
+    def __call__(self, yx):
+        yx = np.asarray(yx, np.float64)
+        if self.same_grid:
+            return yx - np.asarray(self.offset)
+        return grids.map_pixels(yx, self.frame.wcs, self.obs.wcs)
+
+
+def _check_observed(obs, frame, yx, i):
+    """Raise, naming the position, when no observation has a pixel at frame position ``yx``."""
+    for o in obs:
+        oyx = _FrameToObservation(o, frame)(yx)
+        ny, nx = o.data.shape[-2:]
+        if -0.5 <= oyx[0] <= ny - 0.5 and -0.5 <= oyx[1] <= nx - 0.5:
+            return
+    names = ", ".join(o.label for o in obs)
+    raise InputError(f"position {i} (frame y={yx[0]:.1f}, x={yx[1]:.1f}) lies outside every observation ({names})")
+
+
+def _sky_start(obs, frame):
+    """Per-band start of the flat sky: each band's sigma-clipped median from the observations
+    that have it, and a step of a fraction of its noise (bands without data take the mean)."""
+    level = np.zeros(frame.n_bands)
+    step = np.full(frame.n_bands, np.nan)
+    for o in obs:
+        sky, rms = sky_levels(o)
+        idx = [frame.bands.index(b) for b in o.bands]
+        level[idx] = sky
+        step[idx] = np.where(np.isfinite(rms), rms, np.nan)
+    known = step[np.isfinite(step)]
+    step = np.where(np.isfinite(step), step, known.mean() if known.size else 1.0)
+    return level, SKY_STEP_FRACTION * step
 
 
 def _freeform(det, yx, box, positions, index):

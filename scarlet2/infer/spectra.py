@@ -53,7 +53,7 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
                 nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
                 rows[k].append((nz, np.full(nz.size, col), img[k].ravel()[nz].astype(np.float64)))
     spectra = np.array([np.asarray(scene.sources[i].components[j].spectrum.value, np.float64) for i, j in comps])
-    sky = np.zeros(nb)
+    sky = np.array(scene.sources[skies[0]].spectrum.value, np.float64) if skies else np.zeros(nb)
     ncol = len(comps) + (1 if skies else 0)
     for k, b in enumerate(band_idx):
         r = np.concatenate([t[0] for t in rows[k]] + ([np.arange(ny * nx)] if skies else []))
@@ -68,7 +68,7 @@ def solve_linear_spectra(scene: Scene, observation: Observation) -> Scene:
         if skies:
             sky[b] = sol[-1]
     levels = np.zeros((len(skies), nb))
-    levels[:1] = sky  # the first Background takes the fitted level, any others stay at 0
+    levels[:1] = sky  # the first Background takes the fitted level (this observation's bands), others 0
     return with_spectra(scene, comps, spectra, skies, levels)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import SchemaError
+from ..ops.centroid import fourier_shift, windowed_centroid
 
 #: A pixel whose weight is below this fraction of its band's median weight is masked: a variance
 #: a million times the typical one is the 1e10 or 1e30 some pipelines put on bad pixels, not a
@@ -20,9 +21,18 @@ from ..errors import SchemaError
 #: the degrees of freedom.
 MASK_WEIGHT_RATIO = 1e-6
 
-#: How far (pixels) a PSF image's centroid may sit from its central pixel (h // 2, w // 2):
-#: a PSF off by more would move every source by as much.
-PSF_CENTRE_TOLERANCE = 0.5
+#: How far (pixels) a PSF image's centroid may sit from its central pixel (h // 2, w // 2).
+#: Closer PSFs are recentred (a PSF rendered at a star's sub-pixel position, as survey pipelines
+#: deliver them, or an instrument model ~1 px off like the shared HST one); farther is taken
+#: for a mistake (a rolled or mis-cut stamp) and refused: it would move every source by as much.
+PSF_CENTRE_TOLERANCE = 1.5
+
+#: Offsets (pixels) below this are left alone: recentring them would only add round-off.
+PSF_RECENTRE_MIN = 1e-3
+
+#: A PSF stamp whose border pixels hold more than this fraction of its flux is too small for its
+#: pixel scale: the light it leaves out would be missing from every source.
+PSF_EDGE_FRACTION = 0.02
 
 
 def check_bands(bands: Sequence[str], n_planes: int | None = None, where: str = "bands") -> tuple[str, ...]:
@@ -95,9 +105,17 @@ def check_data(data: np.ndarray, good: np.ndarray, bands, where: str = "images",
 
 
 def check_psf(psf: np.ndarray, bands, where: str = "psf") -> np.ndarray:
-    """PSF images (band, h, w), or one (h, w) image for every band: finite, with a positive sum
-    and centred on pixel (h // 2, w // 2) within :data:`PSF_CENTRE_TOLERANCE`. Returns them in
-    float64, normalized to unit sum (deviations of the sum are common and harmless)."""
+    """PSF images (band, h, w), or one (h, w) image for every band, in float64, normalized to unit
+    sum and recentred (see :func:`psf_offsets`). Refused: non-finite pixels, a sum that is not
+    positive, a stamp too small to hold the PSF (:data:`PSF_EDGE_FRACTION`), a centroid
+    farther than :data:`PSF_CENTRE_TOLERANCE` from the central pixel (h // 2, w // 2)."""
+    return recentre_psf(psf, bands, where)[0]
+
+
+def recentre_psf(psf: np.ndarray, bands, where: str = "psf") -> tuple[np.ndarray, tuple]:
+    """:func:`check_psf` and the shift it applied per band, ((dy, dx), ...) pixels: the PSF's
+    windowed centroid (:func:`~scarlet2.ops.centroid.windowed_centroid`) is moved onto its
+    central pixel by a band-limited shift, so sources land at their catalogue positions."""
     psf = np.asarray(psf, np.float64)
     if psf.ndim == 2:
         psf = psf[None]
@@ -108,8 +126,7 @@ def check_psf(psf: np.ndarray, bands, where: str = "psf") -> np.ndarray:
     if psf.shape[0] != len(bands):
         raise SchemaError(f"{where}: {psf.shape[0]} PSF planes for {len(bands)} bands {list(bands)}")
     h, w = psf.shape[-2:]
-    yy, xx = np.mgrid[:h, :w]
-    out = np.empty(psf.shape)
+    out, shifts = np.empty(psf.shape), []
     for k, (b, p) in enumerate(zip(bands, psf, strict=True)):
         n = int(np.sum(~np.isfinite(p)))
         if n:
@@ -117,14 +134,26 @@ def check_psf(psf: np.ndarray, bands, where: str = "psf") -> np.ndarray:
         s = p.sum()
         if not s > 0:
             raise SchemaError(f"{where}, band {b!r}: PSF sums to {s:.4g}, not a positive flux")
-        cy, cx = (p * yy).sum() / s, (p * xx).sum() / s
-        if abs(cy - h // 2) > PSF_CENTRE_TOLERANCE or abs(cx - w // 2) > PSF_CENTRE_TOLERANCE:
+        border = (p.sum() - p[1:-1, 1:-1].sum()) / s if min(h, w) > 2 else 1.0
+        if border > PSF_EDGE_FRACTION:
+            raise SchemaError(
+                f"{where}, band {b!r}: the {h}x{w} PSF stamp is too small for its pixel scale "
+                f"({border:.1%} of its flux in the border pixels); give a stamp that holds the PSF's wings"
+            )
+        cy, cx = windowed_centroid(p)
+        dy, dx = h // 2 - cy, w // 2 - cx
+        if abs(dy) > PSF_CENTRE_TOLERANCE or abs(dx) > PSF_CENTRE_TOLERANCE:
             raise SchemaError(
                 f"{where}, band {b!r}: not centred (PSF centroid at ({cy:.2f}, {cx:.2f}), expected "
                 f"({h // 2}, {w // 2}) within {PSF_CENTRE_TOLERANCE} px); sources would be shifted by as much"
             )
-        out[k] = p / s
-    return out
+        if max(abs(dy), abs(dx)) > PSF_RECENTRE_MIN:
+            p = fourier_shift(p, dy, dx)
+        else:
+            dy = dx = 0.0
+        shifts.append((float(dy), float(dx)))
+        out[k] = p / p.sum()
+    return out, tuple(shifts)
 
 
 def observation_weights(

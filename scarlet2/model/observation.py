@@ -11,13 +11,14 @@ from jaxtyping import Array, ArrayLike, DTypeLike
 
 from ..errors import SchemaError
 from ..ops.jit import to_device
-from .checks import check_bands, check_psf, observation_weights
+from .checks import check_bands, observation_weights, recentre_psf
 from .frame import celestial_wcs
 from .psf import PSF, ArrayPSF
 
 
 class Observation(eqx.Module):
-    """Images of one instrument on the model frame's pixel grid.
+    """Images of one instrument: on the model frame's pixel grid, or on any other celestial WCS
+    (then rendered by resampling, :mod:`scarlet2.render.resample`).
 
     Parameters
     ----------
@@ -27,7 +28,10 @@ class Observation(eqx.Module):
         Inverse variances, same shape (or one (ny, nx) plane for all bands); 0 masks a pixel.
     psf
         :class:`~scarlet2.ArrayPSF` or (band, h, w) / (h, w) images (centred on pixel
-        (h // 2, w // 2), normalized here to unit sum), or an analytic PSF.
+        (h // 2, w // 2), normalized here to unit sum), or an analytic PSF, at this
+        observation's own pixel scale. An image whose centroid is up to
+        :data:`~scarlet2.model.checks.PSF_CENTRE_TOLERANCE` px off its central pixel is recentred,
+        and the shift applied is kept in ``psf_shift``.
     bands
         Band names, a subset of the frame's bands.
     wcs
@@ -37,6 +41,8 @@ class Observation(eqx.Module):
         values <= 0 or NaN raise.
     dtype
         Computation dtype (default float32).
+    name
+        What error messages and results call this observation (e.g. ``"hsc"``).
 
     Raises
     ------
@@ -53,6 +59,8 @@ class Observation(eqx.Module):
     psf: PSF
     bands: tuple[str, ...] = eqx.field(static=True)
     wcs: Any = eqx.field(static=True, default=None)
+    name: str | None = eqx.field(static=True, default=None)
+    psf_shift: tuple = eqx.field(static=True, default=())
 
     def __init__(
         self,
@@ -63,6 +71,7 @@ class Observation(eqx.Module):
         wcs=None,
         variance: ArrayLike | None = None,
         dtype: DTypeLike = jnp.float32,
+        name: str | None = None,
     ):
         data = np.asarray(images, dtype=np.float64)
         if data.ndim == 2:
@@ -73,15 +82,18 @@ class Observation(eqx.Module):
         w = observation_weights(data, bands, variance=variance, weights=weights, dtype=dtype)
         if psf is None:
             raise SchemaError("An Observation needs a psf")
-        if not isinstance(psf, PSF):
-            psf = ArrayPSF(check_psf(psf, bands))
-        elif isinstance(psf, ArrayPSF):
-            psf = ArrayPSF(check_psf(np.asarray(psf.array, np.float64), bands))
+        shift = ()
+        if not isinstance(psf, PSF) or isinstance(psf, ArrayPSF):
+            images = psf.array if isinstance(psf, ArrayPSF) else psf
+            images, shift = recentre_psf(np.asarray(images, np.float64), bands)
+            psf = ArrayPSF(images)
         self.data = to_device(np.where(w > 0, np.nan_to_num(data), 0.0), dtype)
         self.weights = to_device(w, dtype)
         self.psf = psf
         self.bands = bands
-        self.wcs = celestial_wcs(wcs)
+        self.wcs = celestial_wcs(wcs, where=f"{name or 'observation'} wcs")
+        self.name = None if name is None else str(name)
+        self.psf_shift = shift
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -98,6 +110,11 @@ class Observation(eqx.Module):
         """Per-band median noise rms over unmasked pixels (inf for a band with none)."""
         w = np.asarray(self.weights)
         return np.array([np.median(1 / np.sqrt(wb[wb > 0])) if np.any(wb > 0) else np.inf for wb in w])
+
+    @property
+    def label(self) -> str:
+        """How messages name this observation: its ``name``, else its bands."""
+        return repr(self.name) if self.name else f"with bands {list(self.bands)}"
 
     def n_pixels(self) -> int:
         return int(np.sum(np.asarray(self.weights) > 0))

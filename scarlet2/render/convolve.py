@@ -17,7 +17,7 @@ from ..model.observation import Observation
 from ..model.psf import ArrayPSF
 from ..ops.fourier import center_psf, kgrid, pixel_ft, transfer_numpy
 from ..ops.jit import to_device
-from .geometry import Geometry
+from .geometry import Geometry, grid_offset
 
 
 def observation_renderer(observation: Observation, frame: Frame, geometry: Geometry) -> ObservationRenderer:
@@ -27,15 +27,15 @@ def observation_renderer(observation: Observation, frame: Frame, geometry: Geome
     missing = [b for b in obs.bands if b not in frame.bands]
     if missing:
         raise InputError(f"Observation bands {missing} are not in the frame's bands {frame.bands}")
-    if obs.data.shape[-2:] != frame.shape:
+    offset = grid_offset(obs, frame)
+    if offset is None:
         raise InputError(
-            f"Observation of shape {obs.data.shape[-2:]} is not on the frame's grid {frame.shape}; "
-            "resampling to other grids is a separate rendering step"
+            f"observation {obs.label} is not on the frame's pixel grid (it needs resample.resampled_renderer)"
         )
     idx = tuple(frame.bands.index(b) for b in obs.bands)
     kernel, gain = _kernel(obs.psf, len(obs.bands), obs.psf_shape, frame.psf, geometry.canvas_shape, obs.data.dtype)
     _warn_kernel_gain(gain, obs.bands)
-    return ObservationRenderer(obs.data, obs.weights, kernel, idx, geometry)
+    return ObservationRenderer(obs.data, obs.weights, kernel, idx, geometry, offset)
 
 
 #: :func:`observation_renderer` warns when the difference kernel amplifies a frequency by more
@@ -118,12 +118,14 @@ class ObservationRenderer(eqx.Module):
     kernel_ft: Array
     band_index: tuple[int, ...] = eqx.field(static=True)
     geometry: Geometry = eqx.field(static=True)
+    offset: tuple[int, int] = eqx.field(static=True, default=(0, 0))
 
     def __call__(self, canvas, sky=None):
         """Convolve the padded canvas (frame bands), crop to the observation, add the sky."""
         g = self.geometry
         c = take_bands(canvas, self.band_index)
-        (py, px), (ny, nx) = g.pad, g.frame_shape
+        (py, px), (ny, nx) = g.pad, self.data.shape[-2:]
+        py, px = py + self.offset[0], px + self.offset[1]
         # the inverse FFT one axis at a time, cropping the rows in between: the last pass (and
         # the first of the gradient's forward FFT) runs on the frame's rows only, not the canvas's
         rows = jnp.fft.ifft(jnp.fft.rfft2(c) * self.kernel_ft, axis=-2)[:, py : py + ny]

@@ -6,7 +6,10 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+
 from ..errors import InputError
+from ..model import grids
 from ..model.frame import Frame
 from ..model.observation import Observation
 from ..ops.fourier import fast_size
@@ -39,7 +42,8 @@ class Geometry(NamedTuple):
         margin = MODEL_MARGIN if margin is None else margin
         if not 0 <= margin <= 1:
             raise InputError(f"margin must be in [0, 1] (a fraction of the PSF stamp's radius), got {margin}")
-        reach = tuple(max(o.psf_shape[axis] // 2 for o in observations) for axis in (0, 1))
+        reaches = [psf_reach(o, frame) for o in observations]
+        reach = tuple(max(r[axis] for r in reaches) for axis in (0, 1))
         pad, canvas = [], []
         for n, r in zip(frame.shape, reach, strict=True):
             # a frame pixel sees canvas pixels within r: wrap-around stays out of the frame
@@ -55,3 +59,33 @@ class Geometry(NamedTuple):
         """The canvas's leading rows and columns that hold model light: the frame and ``pad``
         around it (the canvas beyond is zero)."""
         return tuple(min(c, n + 2 * p) for c, n, p in zip(self.canvas_shape, self.frame_shape, self.pad, strict=True))
+
+
+def grid_offset(observation: Observation, frame: Frame) -> tuple[int, int] | None:
+    """(oy, ox) when the observation is on the frame's pixel grid, its pixel (0, 0) at frame
+    pixel (oy, ox), and lies inside the frame: it is then rendered by cropping the convolved
+    canvas. None when it needs resampling. Without a WCS on either, an observation of the
+    frame's shape is on its grid."""
+    shape = tuple(observation.data.shape[-2:])
+    if frame.wcs is None or observation.wcs is None:
+        return (0, 0) if shape == tuple(frame.shape) else None
+    offset = grids.integer_offset(shape, observation.wcs, frame.wcs)
+    if offset is None:
+        return None
+    inside = all(0 <= o and o + n <= f for o, n, f in zip(offset, shape, frame.shape, strict=True))
+    return offset if inside else None
+
+
+def psf_reach(observation: Observation, frame: Frame) -> tuple[int, int]:
+    """How far (frame pixels, per axis) the observation's PSF stamp reaches in the frame."""
+    h, w = observation.psf_shape
+    if grid_offset(observation, frame) is not None:
+        return h // 2, w // 2
+    if frame.wcs is None or observation.wcs is None:
+        return h // 2, w // 2  # refused when its renderer is built
+    ny, nx = observation.data.shape[-2:]
+    j = np.abs(grids.jacobian(((ny - 1) / 2, (nx - 1) / 2), observation.wcs, frame.wcs))
+    return (
+        math.ceil(j[0, 0] * (h // 2) + j[0, 1] * (w // 2)),
+        math.ceil(j[1, 0] * (h // 2) + j[1, 1] * (w // 2)),
+    )

@@ -12,7 +12,8 @@ from ..model.scene import Scene
 from ..ops.jit import compiled, platform
 from .canvas import render_canvas, render_sky
 from .convolve import ObservationRenderer, observation_renderer
-from .geometry import Geometry
+from .geometry import Geometry, grid_offset
+from .resample import ResampledRenderer, resampled_renderer
 
 
 def as_observations(observations) -> list[Observation]:
@@ -28,13 +29,21 @@ def as_observations(observations) -> list[Observation]:
     return obs
 
 
-def prepare(scene: Scene, observations) -> tuple[Scene, tuple[ObservationRenderer, ...]]:
+def prepare(scene: Scene, observations) -> tuple[Scene, tuple[ObservationRenderer | ResampledRenderer, ...]]:
     """Compiled-code views: the scene without its WCS and one renderer per observation."""
     obs: Sequence[Observation] = as_observations(observations)
     frame = scene.frame
     geometry = Geometry.build(frame, obs)
-    renderers = tuple(observation_renderer(o, frame, geometry) for o in obs)
+    renderers = tuple(renderer(o, frame, geometry) for o in obs)
     return scene.without_wcs(), renderers
+
+
+def renderer(observation: Observation, frame, geometry: Geometry):
+    """The renderer for one observation: cropping the convolved canvas when it is on the frame's
+    grid, resampling (:mod:`.resample`) when it is on another."""
+    if grid_offset(observation, frame) is not None:
+        return observation_renderer(observation, frame, geometry)
+    return resampled_renderer(observation, frame, geometry)
 
 
 def render_observed(scene: Scene, renderer: ObservationRenderer) -> Float[Array, "bands y x"]:
