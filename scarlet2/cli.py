@@ -18,10 +18,16 @@ def _fit(args) -> int:
 
     t0 = time.perf_counter()
     # before any reading or fitting: an output that must not or cannot be written
-    check_output(args.out, overwrite=args.overwrite, inputs=[args.input, args.catalog])
-    ds = open_dataset(args.input)
+    inputs = args.input if isinstance(args.input, list) else [args.input]
+    check_output(args.out, overwrite=args.overwrite, inputs=[*inputs, args.catalog])
+    datasets = [open_dataset(path) for path in inputs]
+    if len(datasets) > 1:  # a joint fit: each observation named after its store (hst.zarr -> "hst")
+        names = _store_names(inputs)
+        datasets = [d.assign_attrs(name=d.attrs.get("name") or n) for d, n in zip(datasets, names, strict=True)]
     catalog = _read_catalog(args.catalog) if args.catalog else None
-    print(f"scarlet2: fitting {args.input} ({dict(ds.sizes)})", file=sys.stderr)
+    what = ", ".join(f"{p} ({dict(d.sizes)})" for p, d in zip(inputs, datasets, strict=True))
+    print(f"scarlet2: fitting {what}" + (" jointly" if len(datasets) > 1 else ""), file=sys.stderr)
+    ds = datasets[0] if len(datasets) == 1 else datasets
     result = fit_dataset(ds, catalog=catalog, model=args.model, max_iter=args.max_iter, progress=not args.quiet)
     publish(result, args.out)
     if args.plot:
@@ -39,6 +45,15 @@ def _fit(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _store_names(paths) -> list[str]:
+    """Observation names from store paths: the last path part without its suffix, made unique."""
+    names = []
+    for i, p in enumerate(paths):
+        stem = Path(str(p).rstrip("/")).name.split(".")[0] or f"obs{i}"
+        names.append(stem if stem not in names else f"{stem}{i}")
+    return names
 
 
 def _demo(args) -> int:
@@ -140,7 +155,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="scarlet2", description="Source modeling and deblending (JAX + xarray)")
     sub = parser.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fit", help="detect (or read a catalog), fit, and write a result Zarr")
-    f.add_argument("input", help="observation Zarr store (path or fsspec URL)")
+    f.add_argument(
+        "input", nargs="+", help="observation Zarr store(s) (path or fsspec URL); several are fitted jointly"
+    )
     f.add_argument("--out", required=True, help="result Zarr store")
     f.add_argument("--catalog", help="CSV with y,x (or ra,dec) columns, or a catalog Zarr (path or fsspec URL)")
     f.add_argument("--plot", help="write an RGB data/model/residual PNG here")

@@ -17,8 +17,9 @@ import numpy as np
 from ..errors import InputError
 from ..model import grids
 from ..model.frame import Frame
-from ..model.morphology import ArrayMorphology, Sersic
+from ..model.morphology import SERSIC_INDEX_BOUNDS, ArrayMorphology, Sersic
 from ..model.observation import Observation
+from ..model.parameter import Parameter
 from ..model.positions import to_pixels
 from ..model.scene import Scene
 from ..model.source import Background, Component, PointSource, Source
@@ -32,7 +33,9 @@ from .defaults import (
     BULGE_SIZE_FRACTION,
     DISK_SERSIC_N,
     DISK_SIZE_FRACTION,
+    FIX_BULGE_DISK_INDEX,
     FREEFORM_FLOOR,
+    MEASURE_MIN_SNR,
     MIN_EXTENDED_SNR,
     MIN_SIGMA2,
     R_E_PER_SIGMA,
@@ -93,115 +96,121 @@ def initialize(
         single = obs[0]
         one = Frame(single.bands, single.data.shape[-2:], wcs=single.wcs)
         frame = one if len(obs) == 1 else Frame.from_observations(obs)
-    observation = _sharpest(obs)
-    if observation.n_pixels() == 0:
-        raise InputError(f"Cannot initialize from observation {observation.label}: its pixels all have weight 0")
-    to_obs = _FrameToObservation(observation, frame)
-    jac = to_obs.jacobian  # frame pixels per observation pixel
-    scale = float(np.sqrt(abs(np.linalg.det(jac))))
-    det, noise = detection_image(observation)
-    psf_cov, psf_peak = psf_moments(observation)
-    mean_psf_cov = psf_cov.mean(axis=0)
-    data = filled_data(observation)
+    views = [_View(o, frame, background) for o in sorted(obs, key=_pixel_scale)]
+    if all(v.obs.n_pixels() == 0 for v in views):
+        raise InputError(f"Cannot initialize from observation {views[0].obs.label}: its pixels all have weight 0")
     positions = to_pixels(positions, frame.wcs, what="positions")
-    band_idx = [frame.bands.index(b) for b in observation.bands]
     with Scene(frame) as scene:
         if background:
             Background(*_sky_start(obs, frame))
-            sky, _ = sky_levels(observation)
-            data = data - sky[:, None, None]
-            det = det - np.tensordot(band_weights(observation), sky, axes=1)
         for i, yx in enumerate(positions):
             frame.check_inside(yx, what=f"position {i}")
-            oyx = to_obs(yx)
-            iy, ix = int(round(oyx[0])), int(round(oyx[1]))
-            if not (0 <= iy < det.shape[0] and 0 <= ix < det.shape[1]):
-                _check_observed(obs, frame, yx, i)
-                # outside the sharpest observation: a point source, its spectrum from the others
-                PointSource(center=yx, spectrum=np.ones(frame.n_bands), box=box_size(2 * scale * (2 + BOX_MARGIN) + 1))
-                continue
-            radius, cov = measure(det, noise, oyx, mean_psf_cov, max_radius)
-            peak = data[:, iy, ix]
+            v, m = _measure(views, yx, i, max_radius)
+            radius, cov, snr, peak = m
             size2 = np.trace(cov)
-            snr = det[iy, ix] / noise
-            box = box_size(2 * scale * (radius + BOX_MARGIN) + 1)
-            if size2 < point_threshold * np.trace(mean_psf_cov) or snr < MIN_EXTENDED_SNR:
-                spec = _spectrum(frame, band_idx, peak / psf_peak)
-                PointSource(center=yx, spectrum=spec, box=box)
+            box = box_size(2 * v.scale * (radius + BOX_MARGIN) + 1)
+            if size2 < point_threshold * np.trace(v.mean_psf_cov) or snr < MIN_EXTENDED_SNR:
+                PointSource(center=yx, spectrum=_spectrum(frame, v.band_idx, peak / v.psf_peak), box=box)
                 continue
-            fcov = jac @ cov @ jac.T  # shape and size in frame pixels
+            fcov = v.jacobian @ cov @ v.jacobian.T  # shape and size in frame pixels
             g1, g2 = shear(fcov)
-            sigma2 = max(np.trace(fcov) / 2, MIN_SIGMA2)
-            r_e = R_E_PER_SIGMA * np.sqrt(sigma2)
+            r_e = R_E_PER_SIGMA * np.sqrt(max(np.trace(fcov) / 2, MIN_SIGMA2))
             # peak of unit flux (Gaussian approximation of galaxy x PSF) in each band
-            peaks = np.array([1 / (2 * np.pi * np.sqrt(np.linalg.det(cov + c))) for c in psf_cov])
-            valid = np.all(np.linalg.eigvalsh(cov) > 0)
-            if not valid:
-                peaks = np.array([1 / (2 * np.pi * (max(size2 / 2, MIN_SIGMA2) + np.trace(c) / 2)) for c in psf_cov])
+            peaks = np.array([1 / (2 * np.pi * np.sqrt(np.linalg.det(cov + c))) for c in v.psf_cov])
+            if not np.all(np.linalg.eigvalsh(cov) > 0):
+                sigma2 = max(size2 / 2, MIN_SIGMA2)
+                peaks = np.array([1 / (2 * np.pi * (sigma2 + np.trace(c) / 2)) for c in v.psf_cov])
             flux = peak / peaks
-            if max_components >= 2 and snr > freeform_snr and to_obs.same_grid:
-                cut = _freeform(det, oyx, (box, box), [to_obs(p) for p in positions], i)
+            if max_components >= 2 and snr > freeform_snr and v.same_grid:
+                cut = _freeform(v.det, v.to_obs(yx), (box, box), [v.to_obs(p) for p in positions], i)
                 comps = [
-                    _bulge(frame, band_idx, flux, r_e, g1, g2),
-                    Component(_spectrum(frame, band_idx, (1 - BULGE_FLUX_FRACTION) * flux), ArrayMorphology(cut)),
+                    _bulge(frame, v.band_idx, flux, r_e, g1, g2),
+                    Component(_spectrum(frame, v.band_idx, (1 - BULGE_FLUX_FRACTION) * flux), ArrayMorphology(cut)),
                 ]
                 Source(center=yx, components=comps, box=box)
             elif max_components >= 2 and snr > bright_snr:
-                disk = Sersic(DISK_SERSIC_N, DISK_SIZE_FRACTION * r_e, (g1, g2))
+                disk = Sersic(_index(DISK_SERSIC_N), DISK_SIZE_FRACTION * r_e, (g1, g2))
                 comps = [
-                    _bulge(frame, band_idx, flux, r_e, g1, g2),
-                    Component(_spectrum(frame, band_idx, (1 - BULGE_FLUX_FRACTION) * flux), disk),
+                    _bulge(frame, v.band_idx, flux, r_e, g1, g2),
+                    Component(_spectrum(frame, v.band_idx, (1 - BULGE_FLUX_FRACTION) * flux), disk),
                 ]
                 Source(center=yx, components=comps, box=box)
             else:
                 morphology = Sersic(SINGLE_SERSIC_N, r_e, (g1, g2))
-                Source(center=yx, spectrum=_spectrum(frame, band_idx, flux), morphology=morphology, box=box)
+                Source(center=yx, spectrum=_spectrum(frame, v.band_idx, flux), morphology=morphology, box=box)
     if solve_spectra:
         # the sharpest observation last: where observations share a band, its solution stands
-        for o in sorted(obs, key=lambda o: o is observation):
+        for o in sorted(obs, key=_pixel_scale, reverse=True):
             scene = solve_linear_spectra(scene, o)
     return scene
 
 
-def _sharpest(obs):
-    """The observation with the finest pixel scale (the first where there is no WCS)."""
-    if len(obs) == 1 or any(o.wcs is None for o in obs):
-        return obs[0]
-    return min(obs, key=lambda o: grids.pixel_scale(o.wcs))
+def _pixel_scale(o) -> float:
+    """Sort key: the observation's pixel scale (0 without a WCS: then all are on one grid)."""
+    return grids.pixel_scale(o.wcs) if o.wcs is not None else 0.0
 
 
-class _FrameToObservation:
-    """Frame pixel (y, x) -> pixel of an observation, and the Jacobian (frame per observation pixel)."""
+class _View:
+    """One observation as initialization reads it: frame pixel (y, x) -> its pixel, the Jacobian
+    (frame pixels per its pixel), its sky-subtracted data, detection image and PSF moments."""
 
-    def __init__(self, observation, frame):
-        self.obs, self.frame = observation, frame
-        if frame.wcs is None or observation.wcs is None:
-            self.offset = (0, 0)
-        else:
-            self.offset = grids.integer_offset(observation.data.shape[-2:], observation.wcs, frame.wcs)
+    def __init__(self, observation, frame, subtract_sky):
+        o = self.obs = observation
+        self.frame = frame
+        self.offset = (0, 0) if frame.wcs is None or o.wcs is None else None
+        if self.offset is None:
+            self.offset = grids.integer_offset(o.data.shape[-2:], o.wcs, frame.wcs)
         self.same_grid = self.offset is not None
-        if self.same_grid:
-            self.jacobian = np.eye(2)
-        else:
-            ny, nx = observation.data.shape[-2:]
-            self.jacobian = grids.jacobian(((ny - 1) / 2, (nx - 1) / 2), observation.wcs, frame.wcs)
+        ny, nx = o.data.shape[-2:]
+        centre = ((ny - 1) / 2, (nx - 1) / 2)
+        self.jacobian = np.eye(2) if self.same_grid else grids.jacobian(centre, o.wcs, frame.wcs)
+        self.scale = float(np.sqrt(abs(np.linalg.det(self.jacobian))))
+        self.band_idx = [frame.bands.index(b) for b in o.bands]
+        self.det, self.noise = detection_image(o)
+        self.psf_cov, self.psf_peak = psf_moments(o)
+        self.mean_psf_cov = self.psf_cov.mean(axis=0)
+        self.data = filled_data(o)
+        if subtract_sky and o.n_pixels():
+            sky, _ = sky_levels(o)
+            self.data = self.data - sky[:, None, None]
+            self.det = self.det - np.tensordot(band_weights(o), sky, axes=1)
 
-    def __call__(self, yx):
+    def to_obs(self, yx):
         yx = np.asarray(yx, np.float64)
         if self.same_grid:
             return yx - np.asarray(self.offset)
         return grids.map_pixels(yx, self.frame.wcs, self.obs.wcs)
 
+    def pixel(self, yx):
+        """The observation's pixel (iy, ix) nearest to frame position ``yx``, or None outside it."""
+        oyx = self.to_obs(yx)
+        iy, ix = int(round(oyx[0])), int(round(oyx[1]))
+        inside = 0 <= iy < self.det.shape[0] and 0 <= ix < self.det.shape[1]
+        return (iy, ix) if inside and self.obs.n_pixels() else None
 
-def _check_observed(obs, frame, yx, i):
-    """Raise, naming the position, when no observation has a pixel at frame position ``yx``."""
-    for o in obs:
-        oyx = _FrameToObservation(o, frame)(yx)
-        ny, nx = o.data.shape[-2:]
-        if -0.5 <= oyx[0] <= ny - 0.5 and -0.5 <= oyx[1] <= nx - 0.5:
-            return
-    names = ", ".join(o.label for o in obs)
-    raise InputError(f"position {i} (frame y={yx[0]:.1f}, x={yx[1]:.1f}) lies outside every observation ({names})")
+
+def _measure(views, yx, i, max_radius):
+    """(view, (radius, cov, snr, peak)) for frame position ``yx``: shape measured in the sharpest
+    observation where the source reaches :data:`~scarlet2.infer.defaults.MEASURE_MIN_SNR`, else in
+    the one where it is brightest relative to the noise (a faint extended galaxy is lost in the
+    sharp image's small pixels but plain in the wide one); the radius (in that view's pixels) is
+    the largest any observation sees, the S/N the highest (it picks the number of components)."""
+    found, best = [], None
+    for v in views:
+        pix = v.pixel(yx)
+        if pix is None:
+            continue
+        radius, cov = measure(v.det, v.noise, v.to_obs(yx), v.mean_psf_cov, max(2, int(max_radius / v.scale)))
+        snr = v.det[pix] / v.noise
+        found.append((v, (radius, cov, snr, v.data[:, pix[0], pix[1]])))
+        if best is None and snr >= MEASURE_MIN_SNR:
+            best = found[-1]
+    if not found:
+        names = ", ".join(v.obs.label for v in views)
+        raise InputError(f"position {i} (frame y={yx[0]:.1f}, x={yx[1]:.1f}) lies outside every observation ({names})")
+    v, (radius, cov, snr, peak) = best or max(found, key=lambda f: f[1][2])
+    reach = max(f[0].scale * f[1][0] for f in found)  # frame pixels
+    return v, (reach / v.scale, cov, max(f[1][2] for f in found), peak)
 
 
 def _sky_start(obs, frame):
@@ -247,5 +256,12 @@ def _spectrum(frame, band_idx, values):
 def _bulge(frame, band_idx, flux, r_e, g1, g2) -> Component:
     """The bulge of a two-component start: compact, rounder, a share of the flux."""
     shape = (BULGE_SHEAR_FRACTION * g1, BULGE_SHEAR_FRACTION * g2)
-    morphology = Sersic(BULGE_SERSIC_N, BULGE_SIZE_FRACTION * r_e, shape)
+    morphology = Sersic(_index(BULGE_SERSIC_N), BULGE_SIZE_FRACTION * r_e, shape)
     return Component(_spectrum(frame, band_idx, BULGE_FLUX_FRACTION * flux), morphology)
+
+
+def _index(n: float):
+    """A bulge's or disk's Sersic index: held at ``n`` when
+    :data:`~scarlet2.infer.defaults.FIX_BULGE_DISK_INDEX` (the classic n = 4 + n = 1
+    decomposition; a free index lets the two components trade roles and run to its bounds)."""
+    return Parameter(n, constraint=SERSIC_INDEX_BOUNDS, fixed=True) if FIX_BULGE_DISK_INDEX else n

@@ -41,10 +41,15 @@ class ScarletDatasetAccessor:
 
 @xr.register_datatree_accessor("scarlet")
 class ScarletResultAccessor:
-    """``result.scarlet``: fit results (DataTree with /model, /catalog, /fit, /scene)."""
+    """``tree.scarlet``: fit results (DataTree with /model, /catalog, /fit, /scene), and trees
+    of observation Datasets to fit jointly."""
 
     def __init__(self, tree: xr.DataTree):
         self._tree = tree
+
+    def fit(self, catalog=None, model="parametric", **fit_options) -> xr.DataTree:
+        """Fit the observations in this tree's nodes jointly (:func:`scarlet2.fit_dataset`)."""
+        return results.fit_dataset(self._tree, catalog=catalog, model=model, **fit_options)
 
     def scene(self):
         """The fitted scene, rebuilt from its arrays and JSON structure (no pickle)."""

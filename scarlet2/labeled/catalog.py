@@ -11,6 +11,7 @@ from ..model.parameter import free_parameters, free_slots
 from ..model.positions import pixels_to_sky, sky_to_pixels, to_pixels
 from ..model.source import MAX_SHIFT, Background
 from ..render.boxes import box_leakage
+from ..render.observe import render
 
 
 def catalog_dataset(positions, snr=None, wcs=None) -> xr.Dataset:
@@ -43,8 +44,12 @@ def catalog_positions(catalog, wcs=None) -> np.ndarray:
     return to_pixels(catalog, wcs, what="catalog positions").reshape(-1, 2)
 
 
-def source_catalog(scene, obs, wcs, errs, cov, model, cov_floored=None) -> xr.Dataset:
+def source_catalog(scene, wcs, errs, cov, chi2_obs=None, cov_floored=None) -> xr.Dataset:
     """Per-source catalog on dims (source, band, component).
+
+    ``chi2_obs`` is (observation, (oy, ox), model or None) of an observation on the scene's frame
+    grid, its pixel (0, 0) at frame pixel (oy, ox): each source's chi^2 is taken there, over its
+    box (NaN without one).
 
     ``cov_floored`` (:func:`scarlet2.infer.uncertainty.fisher_errors`) marks fluxes the data do not
     constrain (a band whose pixels are all masked) with an infinite error, as for parameters.
@@ -84,7 +89,11 @@ def source_catalog(scene, obs, wcs, errs, cov, model, cov_floored=None) -> xr.Da
         "box_leakage": box_leakage(scene)[[i for i, _ in srcs]] if ns else np.zeros(0),
     }
     kinds, comp_kinds = [], np.full((ns, nc), "", dtype=object)
-    w, r = np.asarray(obs.weights), np.asarray(obs.data) - model
+    if chi2_obs is not None:
+        obs, (gy, gx), model = chi2_obs
+        if model is None:
+            model = np.asarray(render(scene, obs))
+        w, r = np.asarray(obs.weights), np.asarray(obs.data) - model
     for k, (_, s) in enumerate(srcs):
         kinds.append(s.kind)
         c = np.asarray(s.origin, float) + np.asarray(s.offset.value, float)  # host: no eager ops
@@ -128,9 +137,11 @@ def source_catalog(scene, obs, wcs, errs, cov, model, cov_floored=None) -> xr.Da
         floor = SPECTRUM_FLOOR * (1 + 1e-3) * max(np.max(flux), 1e-30)  # round-off above the floor
         out["flux_at_floor"][k] = bool(np.any(flux <= floor))
         # reduced chi^2 over the source's box
+        if chi2_obs is None:
+            continue
         h, wd = s.box
         oy, ox = (int(v) for v in np.asarray(s.origin))
-        y0, x0 = oy - h // 2, ox - wd // 2
+        y0, x0 = oy - h // 2 - gy, ox - wd // 2 - gx
         ys = slice(max(y0, 0), max(y0 + h, 0))
         xs = slice(max(x0, 0), max(x0 + wd, 0))
         ww, rr = w[:, ys, xs], r[:, ys, xs]

@@ -12,18 +12,21 @@ import xarray as xr
 
 from .._version import __version__
 from ..errors import InputError
-from ..infer.detection import detect_peaks
+from ..infer.detection import detect_peaks, detect_positions
 from ..infer.initialization import initialize
 from ..infer.optimize import fit
 from ..infer.uncertainty import MAX_DENSE, fisher_errors
+from ..model.frame import Frame
 from ..model.morphology import ArrayMorphology
 from ..model.parameter import Parameter, free_slots
 from ..model.scene import Scene
 from ..model.source import Background
 from ..render.boxes import BOX_LEAKAGE_WARNING, BoxLeakageWarning
 from ..render.boxes import grow_boxes as grow_box_sizes
+from ..render.geometry import grid_offset
 from ..render.observe import render
 from .catalog import catalog_dataset, catalog_positions, source_catalog
+from .inputs import named_datasets
 from .schema import attach_wcs, get_wcs, to_observation
 from .store import scene_dataset
 
@@ -43,16 +46,25 @@ def detect(ds: xr.Dataset, threshold: float = 5.0, min_separation: int = 3) -> x
 
 
 def fit_dataset(
-    ds: xr.Dataset, catalog=None, model="parametric", errors=True, grow_boxes=True, **fit_options
+    ds: xr.Dataset | list[xr.Dataset] | xr.DataTree,
+    catalog=None,
+    model="parametric",
+    errors=True,
+    grow_boxes=True,
+    **fit_options,
 ) -> xr.DataTree:
     """Detect (when no catalog is given), initialize, fit and label the result.
 
     Parameters
     ----------
     ds
-        Observation Dataset (see :mod:`scarlet2.labeled.schema`).
+        Observation Dataset (see :mod:`scarlet2.labeled.schema`), or several (a list, or a
+        DataTree whose nodes hold them) on their own WCS: they are fitted jointly on
+        :meth:`~scarlet2.Frame.from_observations` (the finest grid over their union), and the
+        result holds one model group per observation, ``/model/<name>``, on its own grid.
     catalog
-        Source positions: a catalog Dataset/DataFrame (y, x or ra, dec) or an (n, 2) array.
+        Source positions: a catalog Dataset/DataFrame (y, x or ra, dec) or an (n, 2) array; with
+        several observations ra, dec (or pixel positions in the joint frame).
     model
         A preset name from :data:`MODELS`, a dict of :func:`scarlet2.initialize` options, or
         a ready :class:`~scarlet2.Scene`.
@@ -75,7 +87,11 @@ def fit_dataset(
         leave=False,
         bar_format="scarlet2: {desc} ({n_fmt}/{total_fmt}, {elapsed})",
     )
-    obs = to_observation(ds)
+    named = named_datasets(ds)
+    observations = [to_observation(d, name=n) for n, d in named]
+    joint = len(observations) > 1
+    frame = Frame.from_observations(observations) if joint else None
+    obs = observations if joint else observations[0]
     stage.update()
     if isinstance(model, Scene):
         scene = model
@@ -85,15 +101,15 @@ def fit_dataset(
         opts = MODELS[model] if isinstance(model, str) else dict(model or {})
         if catalog is None:
             stage.set_description_str("detecting sources")
-            positions = detect_peaks(obs)[0]
+            positions = detect_positions(observations, frame)[0] if joint else detect_peaks(obs)[0]
             if len(positions) == 0:
                 raise InputError("no sources: detection found none above its threshold; give a catalog")
         else:
-            positions = catalog_positions(catalog, obs.wcs)
+            positions = catalog_positions(catalog, frame.wcs if joint else obs.wcs)
             if len(positions) == 0:
                 raise InputError("the catalog has no sources (0 rows)")
         stage.set_description_str(f"initializing {len(positions)} sources")
-        scene = initialize(obs, positions, **opts)
+        scene = initialize(obs, positions, frame=frame, **opts)
     stage.update()
     stage.set_description_str("fitting")
     with warnings.catch_warnings():
@@ -124,7 +140,7 @@ def fit_dataset(
             )
     stage.update()
     stage.set_description_str("errors and catalog")
-    result = build_result(ds, obs, fitted, info, errors=errors)
+    result = build_result(named if joint else ds, obs, fitted, info, errors=errors)
     result["fit"].attrs["boxes_grown"] = int(grown)
     stage.update()
     stage.close()
@@ -132,30 +148,25 @@ def fit_dataset(
 
 
 def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
-    """The result DataTree: /model, /catalog, /fit, /scene."""
-    wcs = get_wcs(ds)
-    model = np.asarray(render(fitted, obs))
-    data = np.asarray(obs.data)
-    weights = np.asarray(obs.weights)
-    coords = {
-        "band": ds["band"].values,
-        "y": ds["y"].values if "y" in ds.coords else np.arange(model.shape[1]),
-        "x": ds["x"].values if "x" in ds.coords else np.arange(model.shape[2]),
-    }
-    cube = xr.Dataset(
-        {
-            "model": (("band", "y", "x"), model.astype(np.float32)),
-            "residual": (("band", "y", "x"), np.where(weights > 0, data - model, np.nan).astype(np.float32)),
-            "data": (("band", "y", "x"), np.where(weights > 0, data, np.nan).astype(np.float32)),
-            "weight": (("band", "y", "x"), weights.astype(np.float32)),
-        },
-        coords=coords,
-        attrs={k: v for k, v in ds.attrs.items() if k != "schema_version"},
-    )
-    cube = attach_wcs(cube, wcs)
+    """The result DataTree: /model, /catalog, /fit, /scene.
+
+    For a joint fit ``ds`` is the list of (name, Dataset) pairs and ``obs`` the Observations:
+    ``/model`` then holds one group per observation, ``/model/<name>``, on its own grid and WCS.
+    """
+    joint = isinstance(obs, list | tuple)
+    if joint:
+        cubes = {
+            f"/model/{name}": _cube(d, o, np.asarray(render(fitted, o))) for (name, d), o in zip(ds, obs, strict=True)
+        }
+        wcs = fitted.frame.wcs
+        chi2_obs = _grid_observation(obs, fitted.frame)
+    else:
+        cubes = {"/model": _cube(ds, obs, np.asarray(render(fitted, obs)))}
+        wcs = get_wcs(ds)
+        chi2_obs = (obs, (0, 0), cubes["/model"]["model"].values)
     err_scene = _fix_arrays(fitted)  # same values; the parameters the errors refer to
     errs, cov, cov_floored = _errors(err_scene, obs) if errors else (None, None, None)
-    catalog = source_catalog(err_scene, obs, wcs, errs, cov, model, cov_floored)
+    catalog = source_catalog(err_scene, wcs, errs, cov, chi2_obs, cov_floored)
     record = xr.Dataset(
         {"loss": ("iteration", info.loss_history)},
         attrs={
@@ -176,9 +187,48 @@ def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
             "n_sources": int(catalog.sizes["source"]),
         }
     )
+    if joint:
+        root.attrs["observations"] = [name for name, _ in ds]
     return xr.DataTree.from_dict(
-        {"/": root, "/model": cube, "/catalog": catalog, "/fit": record, "/scene": scene_dataset(fitted)}
+        {"/": root, **cubes, "/catalog": catalog, "/fit": record, "/scene": scene_dataset(fitted)}
     )
+
+
+def _cube(ds, obs, model) -> xr.Dataset:
+    """Model, residual, data and weight of one observation, on its grid, with its WCS."""
+    data = np.asarray(obs.data)
+    weights = np.asarray(obs.weights)
+    coords = {
+        "band": ds["band"].values,
+        "y": ds["y"].values if "y" in ds.coords else np.arange(model.shape[1]),
+        "x": ds["x"].values if "x" in ds.coords else np.arange(model.shape[2]),
+    }
+    resid = data - model
+    good = weights > 0
+    cube = xr.Dataset(
+        {
+            "model": (("band", "y", "x"), model.astype(np.float32)),
+            "residual": (("band", "y", "x"), np.where(good, resid, np.nan).astype(np.float32)),
+            "data": (("band", "y", "x"), np.where(good, data, np.nan).astype(np.float32)),
+            "weight": (("band", "y", "x"), weights.astype(np.float32)),
+        },
+        coords=coords,
+        attrs={k: v for k, v in ds.attrs.items() if k != "schema_version"},
+    )
+    cube.attrs["chi2_dof"] = float(np.sum(weights * resid**2) / max(int(good.sum()), 1))
+    if obs.psf_shift and any(any(abs(v) > 0 for v in s) for s in obs.psf_shift):
+        cube.attrs["psf_shift"] = [list(s) for s in obs.psf_shift]  # the PSF recentring applied, pixels
+    return attach_wcs(cube, get_wcs(ds))
+
+
+def _grid_observation(observations, frame):
+    """(observation, offset, model) of the sharpest observation on the frame's grid, for the
+    catalog's per-source chi^2, or None when none is."""
+    for o in sorted(observations, key=lambda o: np.prod(o.data.shape[-2:]), reverse=True):
+        offset = grid_offset(o, frame)
+        if offset is not None:
+            return o, offset, None
+    return None
 
 
 def _errors(fixed, obs):

@@ -225,17 +225,20 @@ def _read(ds, name, dtype=None) -> np.ndarray:
         ) from None
 
 
-def to_observation(ds: xr.Dataset) -> Observation:
-    """The core :class:`~scarlet2.Observation` of a Dataset (validated on the way)."""
+def to_observation(ds: xr.Dataset, name: str | None = None) -> Observation:
+    """The core :class:`~scarlet2.Observation` of a Dataset (validated on the way); ``name``
+    (default ``attrs["name"]``, if any) is what messages and results call it."""
     _check_layout(ds)
     bands = check_bands([str(b) for b in ds["band"].values], where="coordinate 'band'")
     w = _observation_weights(ds, bands)
     if "psf" in ds:
-        psf = check_psf(_read(ds, "psf"), bands, where="variable 'psf'")
+        psf = _read(ds, "psf")
+        check_psf(psf, bands, where="variable 'psf'")  # refused here with the variable's name
     else:
         psf = _psf_model(ds.attrs["psf_model"])
     data = _read(ds, "image", np.float64)
-    return Observation(data, weights=w, psf=psf, bands=bands, wcs=get_wcs(ds))
+    name = name if name is not None else ds.attrs.get("name")
+    return Observation(data, weights=w, psf=psf, bands=bands, wcs=get_wcs(ds), name=name)
 
 
 def _psf_model(spec):

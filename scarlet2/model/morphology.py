@@ -115,6 +115,10 @@ class Gaussian(_Elliptical):
         return float(np.exp(-0.5 * (self._inscribed(radius) / float(value_of(self.sigma))) ** 2))
 
 
+#: Range of the Sersic index a fit may explore.
+SERSIC_INDEX_BOUNDS = (0.3, 8.0)
+
+
 class Sersic(_Elliptical):
     """Sersic profile ``exp(-b_n (r / r_e)^(1/n))`` with exact b_n; r_e in pixels (circularised).
 
@@ -133,7 +137,7 @@ class Sersic(_Elliptical):
         q: ParamLike | None = None,
         angle: ParamLike | None = None,
     ):
-        self.n = as_parameter(n, (0.3, 8.0), stepsize=0.05)
+        self.n = as_parameter(n, SERSIC_INDEX_BOUNDS, stepsize=0.05)
         self.r_e = as_parameter(r_e, "positive", stepsize=0.03)
         self.ellipticity, self.q, self.angle = _shape_params(ellipticity, q, angle)
 

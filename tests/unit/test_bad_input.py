@@ -222,7 +222,11 @@ def test_observation_band_not_in_the_frame():
 
 def test_observation_on_another_grid():
     obs = sc.Observation(np.zeros((2, 30, 30)), weights=np.ones((2, 30, 30)), psf=_psf(), bands=BANDS)
-    with pytest.raises(sc.InputError, match=r"observation with bands \['g', 'r'\] of shape \(30, 30\) is not on the frame's grid \(20, 20\), and resampling"):
+    with pytest.raises(
+        sc.InputError,
+        match=r"observation with bands \['g', 'r'\] of shape \(30, 30\) is not on the frame's grid \(20, 20\), and "
+        "resampling",
+    ):
         sc.render(_scene(), obs)
 
 

@@ -10,13 +10,13 @@ import dataclasses
 
 import numpy as np
 
-from .model.frame import Frame
-from .model.morphology import Sersic
-from .model.observation import Observation
-from .model.psf import MoffatPSF
-from .model.scene import Scene
-from .model.source import Component, Source
-from .render.observe import render
+from ..model.frame import Frame
+from ..model.morphology import Sersic
+from ..model.observation import Observation
+from ..model.psf import MoffatPSF
+from ..model.scene import Scene
+from ..model.source import Component, Source
+from ..render.observe import render
 
 BANDS = ("g", "r", "i", "z", "y")
 #: Relative SEDs (per band, summing to 1): bulges are red, disks blue.
