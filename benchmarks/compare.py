@@ -3,6 +3,11 @@
     python benchmarks/compare.py                 # all cases, 3 repetitions, 1000 iterations
     python benchmarks/compare.py --cases hsc --repeat 1 --iters 300
     python benchmarks/compare.py --no-reference  # only our side (the smoke test uses this)
+    python benchmarks/compare.py --cases multires  # the shared HST + HSC pair: set-up, render, gradient
+
+The multires case (not in the default set: the reference needs a minute and 3 GB for it) times
+set-up, log-likelihood and gradient on both sides and a whole joint fit on ours, each side in a
+fresh process, alternating, and writes results/multires.md.
 
 The reference's import name clashes with ours, so it lives in its own virtual environment
 (benchmarks/_reference_venv, made on first use) and runs in a subprocess; so does our side, so
@@ -229,8 +234,14 @@ def main(argv=None) -> dict:
     if args.cache:
         os.environ["SCARLET2_BENCH_CACHE"] = args.cache
     results = {}
+    cases = args.cases.split(",")
+    if "multires" in cases:
+        cases.remove("multires")
+        multires(sides, args.repeat, min(args.iters, 200), Path(args.out))
+        if not cases:
+            return {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.cases.split(","):
+        for name in cases:
             path = make_case(name, Path(tmp))
             if path is None:
                 continue
@@ -260,6 +271,35 @@ def main(argv=None) -> dict:
     (out / "latest.md").write_text(markdown(summary, meta))
     print(markdown(summary, meta))
     return {"meta": meta, "summary": summary, "runs": results}
+
+
+def multires(sides, repeat, n_iter, out: Path) -> list[dict]:
+    """The multires case: both sides' runners in fresh processes, A B then B A."""
+    runners = {
+        "ours": [sys.executable, str(HERE / "_multires_ours.py"), str(n_iter)],
+        "reference": [str(reference_python()) if "reference" in sides else "", str(HERE / "_multires_reference.py")],
+    }
+    rows = []
+    for r in range(repeat):
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            proc = subprocess.run(runners[side], capture_output=True, text=True, cwd=HERE, check=False)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            if proc.returncode or not lines:
+                raise RuntimeError(f"multires {side} failed:\n{proc.stderr[-3000:]}")
+            rows.append(json.loads(lines[-1]))
+            print(f"multires {side} rep {r}: {rows[-1]}", file=sys.stderr)
+    keys = ("setup_s", "loglike_ms", "grad_ms", "peak_rss_mb", "process_s")
+    lines = ["| side | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for side in sides:
+        runs = [row for row in rows if row["side"] == side]
+        cells = [f"{np.median([row[k] for row in runs]):.3g}" if k in runs[0] else "-" for k in keys]
+        lines.append(f"| {side} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "multires.json").write_text(json.dumps(rows, indent=1))
+    (out / "multires.md").write_text(table + "\n")
+    print(table)
+    return rows
 
 
 if __name__ == "__main__":

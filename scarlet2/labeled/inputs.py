@@ -34,4 +34,28 @@ def named_datasets(inputs) -> list[tuple[str | None, xr.Dataset]]:
     raise InputError(f"expected an observation Dataset, a list of them or a DataTree of them, got {got}")
 
 
-__all__ = ["named_datasets"]
+#: Dataset attributes that must agree between observations of the same band.
+BAND_METADATA = ("flux_unit", "zero_point")
+
+
+def check_shared_bands(named) -> None:
+    """Refuse a band that two observations give with different :data:`BAND_METADATA` (its data
+    would be on different scales), naming the band and both observations."""
+    seen = {}
+    for name, ds in named:
+        for band in (str(b) for b in ds["band"].values):
+            meta = {k: ds.attrs.get(k) for k in BAND_METADATA}
+            if band in seen:
+                other, other_meta = seen[band]
+                diff = [k for k in BAND_METADATA if None not in (meta[k], other_meta[k]) and meta[k] != other_meta[k]]
+                if diff:
+                    what = ", ".join(f"{k} {other_meta[k]!r} vs {meta[k]!r}" for k in diff)
+                    raise InputError(
+                        f"band {band!r} is in observations {other!r} and {name!r} with different {what}: "
+                        "give them on one scale (or name the bands apart)"
+                    )
+            else:
+                seen[band] = (name, meta)
+
+
+__all__ = ["BAND_METADATA", "check_shared_bands", "named_datasets"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 
+from ..errors import InputError
 from .schema import get_wcs
 
 
@@ -25,16 +27,38 @@ def rgb(cube, bands, stretch=None, Q=8, minimum=None):
     return make_lupton_rgb(r, g, b, stretch=stretch, Q=Q, minimum=0 if minimum is None else minimum)
 
 
-def plot_result(result, path=None, markers=True, figsize=None, limit: float = 5.0):
+def plot_result(result, path=None, markers=True, figsize=None, limit: float = 5.0, observation=None):
     """Data, model and residual RGB panels with source markers, and below them each band's
     residual in units of its noise, (data - model) / sigma, on one colour scale of +-``limit``.
-    Axes are RA/Dec where the result has a WCS, pixels otherwise; saved to ``path`` if given."""
+    Axes are RA/Dec where the result has a WCS, pixels otherwise; saved to ``path`` if given.
+
+    A joint fit's result (``/model/<name>`` per observation) gives one figure per observation,
+    or the one named by ``observation``; with ``path`` ``fit.png`` they are saved as
+    ``fit_<name>.png``, and a dict name -> figure is returned.
+    """
     import matplotlib
 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    groups = dict(result["model"].children) if hasattr(result["model"], "children") else {}
+    if groups and "model" not in result["model"].data_vars:
+        names = [observation] if observation is not None else list(groups)
+        missing = [n for n in names if n not in groups]
+        if missing:
+            raise InputError(f"no observation {missing[0]!r} in this result; it has {list(groups)}")
+        out = {}
+        for name in names:
+            sub = xr.DataTree.from_dict({"/": result.to_dataset(), "model": groups[name].to_dataset(),
+                                         "catalog": result["catalog"].to_dataset()})  # fmt: skip
+            target = None if path is None else _suffixed(path, name)
+            out[name] = plot_result(sub, target, markers, figsize, limit)
+            out[name].suptitle(f"{name}: chi^2/dof = {groups[name].attrs.get('chi2_dof', float('nan')):.3f}")
+            if target is not None:
+                out[name].savefig(target, dpi=110, bbox_inches="tight")
+                plt.close(out[name])
+        return out
     cube = result["model"].to_dataset() if hasattr(result["model"], "to_dataset") else result["model"]
     wcs = get_wcs(cube)
     bands = [str(b) for b in cube["band"].values]
@@ -65,8 +89,9 @@ def plot_result(result, path=None, markers=True, figsize=None, limit: float = 5.
         ax.set_title(title)
         _label_axes(ax, wcs, first=k == 0)
         if markers and cat is not None and cat.sizes.get("source", 0):
-            ax.plot(cat["x"].values, cat["y"].values, "+", color="cyan", ms=8, mew=1.2)
-            for i, (x, y) in enumerate(zip(cat["x"].values, cat["y"].values, strict=True)):
+            xs, ys = _marker_pixels(cat, wcs)
+            ax.plot(xs, ys, "+", color="cyan", ms=8, mew=1.2)
+            for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
                 ax.text(x + 1.5, y + 1.5, str(i), color="cyan", fontsize=8)
     chi = np.where(weight > 0, (data - model) * np.sqrt(np.where(weight > 0, weight, 0)), np.nan)
     width = 3 * cols // nb
@@ -85,6 +110,24 @@ def plot_result(result, path=None, markers=True, figsize=None, limit: float = 5.
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
     return fig
+
+
+def _marker_pixels(cat, wcs):
+    """Catalog positions in the plotted cube's pixels: through ra/dec where both are known (a
+    joint fit's catalog is on the frame's grid, not each observation's)."""
+    if wcs is not None and "ra" in cat:
+        from astropy.coordinates import SkyCoord
+
+        x, y = wcs.world_to_pixel(SkyCoord(cat["ra"].values, cat["dec"].values, unit="deg"))
+        return np.atleast_1d(x), np.atleast_1d(y)
+    return cat["x"].values, cat["y"].values
+
+
+def _suffixed(path, name):
+    from pathlib import Path
+
+    p = Path(path)
+    return p.with_name(f"{p.stem}_{name.replace('/', '_')}{p.suffix}")
 
 
 def _label_axes(ax, wcs, first: bool) -> None:

@@ -26,7 +26,7 @@ from ..render.boxes import grow_boxes as grow_box_sizes
 from ..render.geometry import grid_offset
 from ..render.observe import render
 from .catalog import catalog_dataset, catalog_positions, source_catalog
-from .inputs import named_datasets
+from .inputs import check_shared_bands, named_datasets
 from .schema import attach_wcs, get_wcs, to_observation
 from .store import scene_dataset
 
@@ -88,6 +88,7 @@ def fit_dataset(
         bar_format="scarlet2: {desc} ({n_fmt}/{total_fmt}, {elapsed})",
     )
     named = named_datasets(ds)
+    check_shared_bands(named)
     observations = [to_observation(d, name=n) for n, d in named]
     joint = len(observations) > 1
     frame = Frame.from_observations(observations) if joint else None

@@ -87,8 +87,10 @@ def from_arrays(
         all bands.
     psf
         PSF images, (band, h, w) or one (h, w) for all bands, pixel-integrated at the images'
-        pixel scale, centred on pixel (h // 2, w // 2) within half a pixel; normalized to unit
-        sum here. Without it, give ``attrs["psf_model"]`` on the Dataset yourself.
+        pixel scale, centred on pixel (h // 2, w // 2) within
+        :data:`~scarlet2.model.checks.PSF_CENTRE_TOLERANCE` (fits recentre them on their
+        windowed centroid and record the shift); normalized to unit sum here. Without it, give
+        ``attrs["psf_model"]`` on the Dataset yourself.
     bands
         Band names, one per image plane, unique.
     wcs
@@ -128,7 +130,9 @@ def from_arrays(
     if mask is not None:
         dv["mask"] = (("band", "y", "x"), np.broadcast_to(np.asarray(mask, bool), images.shape))
     if psf is not None:
-        dv["psf"] = (("band",) + PSF_DIMS, check_psf(psf, bands).astype(np.float32))
+        check_psf(psf, bands)  # stored as given (normalized): the fit recentres it and records the shift
+        psf = np.broadcast_to(np.asarray(psf, np.float64), (nb, *np.shape(psf)[-2:]))
+        dv["psf"] = (("band",) + PSF_DIMS, (psf / psf.sum(axis=(-2, -1), keepdims=True)).astype(np.float32))
     if pixel_scale is None and wcs is not None:
         pixel_scale = _square_pixel_scale(wcs)
     attrs = {"instrument": instrument, "schema_version": SCHEMA_VERSION}

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -19,3 +20,16 @@ def test_core_api_example_runs_and_fits():
     errors, sc = ns["errors"], ns["sc"]
     assert list(errors) == sc.parameter_names(ns["fitted"]) and len(errors) == len(sc.free_parameters(ns["fitted"]))
     assert errors["sources[0].offset"].shape == (2,) and np.all(np.isfinite(errors["sources[0].offset"]))
+
+
+@pytest.mark.slow
+def test_several_instruments_example_runs_and_fits():
+    pytest.importorskip("galsim")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "simulate_pair(seed=2)" in b)
+    ns: dict = {}
+    exec(compile(code, str(README), "exec"), ns)
+    info, pair, fitted = ns["info"], ns["pair"], ns["fitted"]
+    assert info.converged and 0.9 < info.chi2_dof < 1.1
+    fluxes = ns["sc"].simulate.source_fluxes(fitted)
+    assert np.median(np.abs(fluxes / pair.truth["flux"] - 1)) < 0.1

@@ -64,7 +64,10 @@ def test_fit_a_list_and_a_datatree_of_observations(stores):
 def test_cli_fits_several_stores_jointly(stores, tmp_path, capsys):
     (p_hst, p_hsc), _, pair = stores
     out = tmp_path / "joint.zarr"
-    assert main(["fit", str(p_hst), str(p_hsc), "--out", str(out), "--max-iter", "200", "--quiet"]) == 0
+    plot = tmp_path / "joint.png"
+    args = ["fit", str(p_hst), str(p_hsc), "--out", str(out), "--max-iter", "200", "--quiet", "--plot", str(plot)]
+    assert main(args) == 0
+    assert (tmp_path / "joint_hst.png").stat().st_size > 0 and (tmp_path / "joint_hsc.png").stat().st_size > 0
     assert "jointly" in capsys.readouterr().err
     result = xr.open_datatree(out, engine="zarr")
     _check(result, pair, detected=True)
@@ -84,3 +87,13 @@ def test_a_list_with_repeated_names_is_refused(stores):
     ds = sc.open_dataset(p_hst).assign_attrs(name="a")
     with pytest.raises(sc.InputError, match=r"distinct names \(attrs\['name'\]\), \['a'\] repeated"):
         sc.fit_dataset([ds, ds], catalog=catalog, progress=False)
+
+
+def test_a_band_twice_with_different_zero_points_is_refused(stores):
+    (p_hst, p_hsc), catalog, _ = stores
+    a = sc.open_dataset(p_hsc).assign_attrs(name="epoch1", zero_point=27.0)
+    b = sc.open_dataset(p_hsc).assign_attrs(name="epoch2", zero_point=31.4)
+    with pytest.raises(
+        sc.InputError, match=r"band 'g' is in observations 'epoch1' and 'epoch2' with different zero_point"
+    ):
+        sc.fit_dataset([a, b], catalog=catalog, progress=False)
