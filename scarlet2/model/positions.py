@@ -25,6 +25,11 @@ def to_pixels(positions, wcs=None, what: str = "positions") -> np.ndarray:
     InputError
         Naming ``what``: sky positions without a WCS, the wrong shape, non-finite entries.
     """
+    if isinstance(positions, list | tuple) and positions and all(is_sky(p) for p in positions):
+        from astropy.coordinates import SkyCoord
+
+        # a list of SkyCoords, as users write; each taken to ICRS first (frames may differ)
+        positions = SkyCoord([SkyCoord(p).icrs for p in positions])
     if is_sky(positions):
         if wcs is None:
             raise InputError(f"{what}: sky coordinates need a WCS (give the frame or observation one)")

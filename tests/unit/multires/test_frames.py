@@ -161,3 +161,32 @@ def test_second_joint_fit_of_the_same_structure_does_not_compile():
         jax.monitoring.unregister_event_duration_listener(listener)
     assert first > 0
     assert second == 0, f"second joint fit compiled {second} times"
+
+
+def test_two_epochs_of_one_band_on_their_own_grids_fit_together():
+    """Multi-epoch: band 'r' twice, each epoch with its own WCS (rotated, offset) and PSF; GalSim
+    draws a galaxy in both; the joint fit recovers its flux."""
+    galsim = pytest.importorskip("galsim")
+    flux, rng = 2000.0, np.random.default_rng(5)
+    epochs = []
+    for k, (rot, off, fwhm) in enumerate([(0.0, (0.0, 0.0), 3.0), (40.0, (0.4, -0.3), 4.0)]):
+        w = tan_wcs(0.1, (48, 48), rot, off)
+        m = grids.map_pixels(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), w, tan_wcs(0.1, (48, 48)))
+        dy, dx = m[1] - m[0], m[2] - m[0]
+        aff = galsim.AffineTransform(dx[1], dy[1], dx[0], dy[0], origin=galsim.PositionD(0, 0),
+                                     world_origin=galsim.PositionD(m[0][1], m[0][0]))  # fmt: skip
+        psf = galsim.Moffat(beta=3.0, fwhm=fwhm)
+        gal = galsim.Sersic(1.0, half_light_radius=4.0).shear(g1=0.2, g2=0.0).withFlux(flux).shift(24.3, 23.6)
+        img = galsim.ImageD(48, 48, xmin=0, ymin=0)
+        galsim.Convolve(gal, psf).drawImage(img, wcs=aff, center=aff.toImage(galsim.PositionD(0, 0)))
+        j = aff.jacobian()
+        epsf = psf.drawImage(nx=31, ny=31, wcs=galsim.JacobianWCS(j.dudx, j.dudy, j.dvdx, j.dvdy)).array
+        data = img.array[None] + rng.normal(0, 0.5, (1, 48, 48))
+        epochs.append(sc.Observation(data, variance=np.full((1, 48, 48), 0.25), psf=epsf, bands=["r"], wcs=w,
+                                     name=f"epoch{k}"))  # fmt: skip
+    frame = sc.Frame.from_observations(epochs)
+    assert frame.bands == ("r",)
+    scene = sc.initialize(epochs, [tan_wcs(0.1, (48, 48)).pixel_to_world(24.3, 23.6)], frame=frame)
+    fitted, info = sc.fit(sc.grow_boxes(scene), epochs, max_iter=500, progress=False)
+    assert 0.9 < info.chi2_dof < 1.1
+    assert abs(float(np.asarray(fitted.sources[1].flux())[0]) / flux - 1) < 0.02
