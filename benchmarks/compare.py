@@ -288,7 +288,7 @@ def multires(sides, repeat, n_iter, out: Path) -> list[dict]:
                 raise RuntimeError(f"multires {side} failed:\n{proc.stderr[-3000:]}")
             rows.append(json.loads(lines[-1]))
             print(f"multires {side} rep {r}: {rows[-1]}", file=sys.stderr)
-    keys = ("setup_s", "loglike_ms", "grad_ms", "peak_rss_mb", "process_s")
+    keys = ("setup_s", "loglike_ms", "grad_ms", "peak_fit_mb", "peak_rss_mb", "process_s")
     lines = ["| side | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for side in sides:
         runs = [row for row in rows if row["side"] == side]

@@ -48,6 +48,11 @@ from .geometry import Geometry
 #: 4 samples per cycle keep the resampling error below 1e-4 of the peak (docs/design.md).
 RESAMPLE_OVERSAMPLING = 4.0
 
+#: The coarse grid is at most this many times the canvas per axis: an observation at the frame's
+#: own pixel scale but rotated passes frequencies up to 0.7 cycles per frame pixel, and 4 samples
+#: per cycle of those would be a grid 5.6 times the canvas; its PSF has little power there.
+MAX_COARSE_FACTOR = 2
+
 #: Frequencies where the observation's PSF transform is below this fraction of its peak are dropped.
 KERNEL_FLOOR = 1e-9
 
@@ -72,7 +77,10 @@ def resampled_renderer(observation: Observation, frame: Frame, geometry: Geometr
     jac = grids.jacobian(((ny - 1) / 2, (nx - 1) / 2), obs.wcs, frame.wcs)
     block = _frequency_block(jac, geometry.canvas_shape)
     kernel = _kernel_block(obs, frame, jac, geometry.canvas_shape, block)
-    coarse = tuple(fast_size(math.ceil(RESAMPLE_OVERSAMPLING * 2 * k) + 1) for k in block)
+    coarse = tuple(
+        min(fast_size(math.ceil(RESAMPLE_OVERSAMPLING * 2 * k) + 1), fast_size(MAX_COARSE_FACTOR * n))
+        for k, n in zip(block, geometry.canvas_shape, strict=True)
+    )
     kernel = kernel / _bspline_transfer(block, coarse)
     scale = coarse[0] * coarse[1] / (geometry.canvas_shape[0] * geometry.canvas_shape[1])
     pos = mapped + np.asarray(geometry.pad, np.float64)
