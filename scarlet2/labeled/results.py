@@ -16,6 +16,7 @@ from ..infer.detection import detect_peaks, detect_positions
 from ..infer.initialization import initialize
 from ..infer.optimize import fit
 from ..infer.uncertainty import MAX_DENSE, fisher_errors
+from ..model import grids
 from ..model.frame import Frame
 from ..model.morphology import ArrayMorphology
 from ..model.parameter import Parameter, free_slots
@@ -91,7 +92,9 @@ def fit_dataset(
     check_shared_bands(named)
     observations = [to_observation(d, name=n) for n, d in named]
     joint = len(observations) > 1
-    frame = Frame.from_observations(observations) if joint else None
+    # one observation on non-square or skewed pixels: modelled on a square grid and resampled
+    squashed = not joint and observations[0].wcs is not None and not grids.is_square(observations[0].wcs)
+    frame = Frame.from_observations(observations) if joint or squashed else None
     obs = observations if joint else observations[0]
     stage.update()
     if isinstance(model, Scene):
@@ -102,11 +105,11 @@ def fit_dataset(
         opts = MODELS[model] if isinstance(model, str) else dict(model or {})
         if catalog is None:
             stage.set_description_str("detecting sources")
-            positions = detect_positions(observations, frame)[0] if joint else detect_peaks(obs)[0]
+            positions = detect_positions(observations, frame)[0] if frame is not None else detect_peaks(obs)[0]
             if len(positions) == 0:
                 raise InputError("no sources: detection found none above its threshold; give a catalog")
         else:
-            positions = catalog_positions(catalog, frame.wcs if joint else obs.wcs)
+            positions = catalog_positions(catalog, frame.wcs if frame is not None else obs.wcs)
             if len(positions) == 0:
                 raise InputError("the catalog has no sources (0 rows)")
         stage.set_description_str(f"initializing {len(positions)} sources")
@@ -163,8 +166,9 @@ def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
         chi2_obs = _grid_observation(obs, fitted.frame)
     else:
         cubes = {"/model": _cube(ds, obs, np.asarray(render(fitted, obs)))}
-        wcs = get_wcs(ds)
-        chi2_obs = (obs, (0, 0), cubes["/model"]["model"].values)
+        wcs = fitted.frame.wcs if fitted.frame.wcs is not None else get_wcs(ds)
+        on_grid = grid_offset(obs, fitted.frame) is not None
+        chi2_obs = (obs, grid_offset(obs, fitted.frame), cubes["/model"]["model"].values) if on_grid else None
     err_scene = _fix_arrays(fitted)  # same values; the parameters the errors refer to
     errs, cov, cov_floored = _errors(err_scene, obs) if errors else (None, None, None)
     catalog = source_catalog(err_scene, wcs, errs, cov, chi2_obs, cov_floored)

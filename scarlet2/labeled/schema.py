@@ -109,7 +109,7 @@ def from_arrays(
         Naming the argument (and band, and pixel count): wrong dimensions or shapes, band names
         not one per plane or repeated, a PSF that is not finite, centred or of positive sum, NaN
         or inf in unmasked pixels, variance <= 0 or NaN where unmasked; a WCS that is not a
-        celestial astropy WCS or has non-square pixels.
+        celestial astropy WCS or whose pixels have no area.
     """
     images = np.asarray(images, np.float64)
     if images.ndim == 2:
@@ -148,21 +148,15 @@ def from_arrays(
     return attach_wcs(ds, wcs)
 
 
-#: Pixels whose two axes' scales differ by more than this fraction are refused as non-square.
-SQUARE_PIXEL_TOLERANCE = 1e-3
-
-
 def _square_pixel_scale(wcs) -> float:
-    """The pixel scale (arcsec) of a WCS with square pixels."""
-    from astropy.wcs.utils import proj_plane_pixel_scales
+    """The pixel scale (arcsec): the square root of the pixel's area on the sky (non-square or
+    skewed pixels are modelled on a square grid, :meth:`~scarlet2.Frame.from_observations`)."""
+    from astropy.wcs.utils import proj_plane_pixel_area
 
-    sx, sy = proj_plane_pixel_scales(wcs) * 3600
-    if not np.isfinite(sx * sy) or abs(sx - sy) > SQUARE_PIXEL_TOLERANCE * max(sx, sy):
-        raise SchemaError(
-            f"wcs: pixels of {sx:.4g} x {sy:.4g} arcsec are not square; scarlet2 models a single grid on "
-            "square pixels (resample the data, or wait for multi-resolution observations)"
-        )
-    return float(np.sqrt(sx * sy))
+    area = proj_plane_pixel_area(wcs) * 3600**2
+    if not (np.isfinite(area) and area > 0):
+        raise SchemaError(f"wcs: pixel area {area:.4g} arcsec^2 is not a positive number (a singular WCS)")
+    return float(np.sqrt(area))
 
 
 def validate(ds: xr.Dataset) -> xr.Dataset:

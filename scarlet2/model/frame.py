@@ -66,7 +66,9 @@ class Frame(eqx.Module):
         pixel_scale
             Arcseconds. None (default): the finest observation's pixel grid (its projection,
             orientation and pixel scale), extended to the coverage, so that observation is
-            rendered without resampling. A number: a north-up TAN grid at that scale in ICRS.
+            rendered without resampling; where its pixels are not square (or skewed), a
+            north-up grid at the scale of their finer axis. A number: a north-up TAN grid at
+            that scale in ICRS.
         psf
             Model PSF. Default: the widest circular Gaussian of sigma in [0.7,
             :data:`MODEL_PSF_MAX_SIGMA`] frame pixels that the observed PSFs at the frame's
@@ -135,8 +137,11 @@ def _frame_from_observations(cls, observations, coverage, pixel_scale, psf):
             raise InputError(f"observation {k} ({o.label}) has no WCS: a frame on the sky needs one for each")
     bands = list(dict.fromkeys(b for o in observations for b in o.bands))
     scales = [grids.pixel_scale(o.wcs) for o in observations]
-    if pixel_scale is None:
-        ref = observations[int(np.argmin(scales))].wcs
+    finest = observations[int(np.argmin(scales))].wcs
+    if pixel_scale is None and grids.is_square(finest):
+        ref = finest
+    elif pixel_scale is None:  # non-square or skewed pixels: a square grid at their finer axis
+        ref = _north_up(observations, float(np.linalg.svd(finest.pixel_scale_matrix, compute_uv=False)[-1] * 3600))
     else:
         if not float(pixel_scale) > 0:
             raise InputError(f"pixel_scale must be a positive number of arcseconds, got {pixel_scale}")

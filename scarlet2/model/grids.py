@@ -24,6 +24,18 @@ def pixel_scale(wcs) -> float:
     return float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix))) * 3600)
 
 
+#: Pixels whose axes differ in scale, or are skewed, by more than this fraction are not square.
+SQUARE_TOLERANCE = 1e-3
+
+
+def is_square(wcs) -> bool:
+    """Whether a celestial WCS has square, unskewed pixels (its scale matrix a scaled rotation
+    or reflection): profiles defined in such pixels are round on the sky."""
+    m = np.asarray(wcs.pixel_scale_matrix, np.float64)
+    s = np.linalg.svd(m, compute_uv=False)
+    return bool(s[1] > 0 and (s[0] - s[1]) <= SQUARE_TOLERANCE * s[0])
+
+
 def map_pixels(yx: np.ndarray, from_wcs, to_wcs, what: str = "pixels") -> np.ndarray:
     """(..., 2) pixel (y, x) positions of ``from_wcs`` as (y, x) positions of ``to_wcs``, through
     the sky: astropy converts between the two WCS's celestial frames (e.g. FK5 -> ICRS)."""

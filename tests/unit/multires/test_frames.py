@@ -190,3 +190,36 @@ def test_two_epochs_of_one_band_on_their_own_grids_fit_together():
     fitted, info = sc.fit(sc.grow_boxes(scene), epochs, max_iter=500, progress=False)
     assert 0.9 < info.chi2_dof < 1.1
     assert abs(float(np.asarray(fitted.sources[1].flux())[0]) / flux - 1) < 0.02
+
+
+def test_non_square_skewed_pixels_are_modelled_on_a_square_grid():
+    """Pixels of 0.1" x 0.15", skewed: the frame is square (north up at 0.1"), the observation
+    resampled; a GalSim-drawn galaxy's flux comes back through fit_dataset."""
+    galsim = pytest.importorskip("galsim")
+    w = tan_wcs(0.1, (40, 40))
+    w.wcs.cd = np.array([[-0.1, 0.02], [0.0, 0.15]]) / 3600
+    w.wcs.set()
+    assert not grids.is_square(w)
+    ref = tan_wcs(0.1, (40, 40))  # GalSim's world: this square grid's pixels
+    m = grids.map_pixels(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), w, ref)
+    dy, dx = m[1] - m[0], m[2] - m[0]
+    aff = galsim.AffineTransform(dx[1], dy[1], dx[0], dy[0], origin=galsim.PositionD(0, 0),
+                                 world_origin=galsim.PositionD(m[0][1], m[0][0]))  # fmt: skip
+    psf = galsim.Moffat(beta=3.0, fwhm=6.0)
+    gal = galsim.Sersic(1.0, half_light_radius=5.0).withFlux(3000.0).shift(19.6, 20.2)
+    img = galsim.ImageD(40, 40, xmin=0, ymin=0)
+    galsim.Convolve(gal, psf).drawImage(img, wcs=aff, center=aff.toImage(galsim.PositionD(0, 0)))
+    j = aff.jacobian()
+    epsf = psf.drawImage(nx=31, ny=31, wcs=galsim.JacobianWCS(j.dudx, j.dudy, j.dvdx, j.dvdy)).array
+    rng = np.random.default_rng(0)
+    data = img.array + rng.normal(0, 0.3, (40, 40))
+    ds = sc.from_arrays(data, variance=np.full((40, 40), 0.09), psf=epsf, bands=["r"], wcs=w)
+    centre = ref.pixel_to_world(20.2, 19.6)
+    catalog = {"ra": [centre.ra.deg], "dec": [centre.dec.deg]}
+    result = sc.fit_dataset(ds, catalog=catalog, progress=False, errors=False)
+    assert result["model"]["model"].shape == (1, 40, 40)  # on the observation's own grid
+    scene = result.scarlet.scene()
+    assert grids.is_square(scene.frame.wcs) and 0.09 < grids.pixel_scale(scene.frame.wcs) <= 0.1  # the finer axis
+    flux = float(result["catalog"]["flux"].values[0, 0])
+    assert abs(flux / 3000.0 - 1) < 0.03, flux
+    assert 0.9 < result.attrs["chi2_dof"] < 1.1
