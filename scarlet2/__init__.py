@@ -19,6 +19,7 @@ from .infer.optimize import FitInfo, fit
 from .infer.uncertainty import uncertainties
 from .labeled import accessor as _accessor  # registers the .scarlet accessors
 from .labeled.fits import from_fits
+from .labeled.posterior import sample, summary
 from .labeled.results import detect, fit_dataset
 from .labeled.schema import from_arrays, get_wcs, to_observation, validate
 from .labeled.store import load_scene, open_dataset, open_result, save_scene, write_zarr
@@ -73,6 +74,8 @@ __all__ = [
     "enable_compilation_cache",
     "fit",
     "fit_dataset",
+    "sample",
+    "summary",
     "free_parameters",
     "from_arrays",
     "from_fits",

@@ -244,3 +244,24 @@ def unpack_host(scene, u):
 @eqx.filter_jit
 def _unpack_jit(scene, u):
     return unpack(scene, u)
+
+
+def log_det_jacobian(scene, u):
+    """log |d (constrained values) / du| of the flat vector ``u`` (:func:`pack`'s layout), summed
+    over every free slot: what a density over the constrained parameters gains when it is
+    sampled in the unconstrained space (traceable)."""
+    layout = _layout(scene)
+    if not layout.segments:
+        return jnp.zeros((), u.dtype)
+    parts = lax.split(u, [seg.stop - seg.start for seg in layout.segments])
+    total = jnp.zeros((), u.dtype)
+    for seg, part in zip(layout.segments, parts, strict=True):
+        if isinstance(seg.constraint, Real):
+            continue
+        if seg.rows_of_two:
+            total = total + seg.constraint.log_abs_det_jacobian(part.reshape(-1, 2))
+        elif len(seg.slots) == 1:
+            total = total + seg.constraint.log_abs_det_jacobian(part.reshape(layout.shapes[seg.slots[0]]))
+        else:
+            total = total + seg.constraint.log_abs_det_jacobian(part)
+    return total

@@ -1,0 +1,163 @@
+"""Posterior sampling with BlackJAX NUTS in the packed unconstrained space that ``fit`` uses.
+
+The log density of the flat vector u is the log-likelihood of every observation, each free
+parameter's log prior and each constraint's log |Jacobian| (:func:`log_density_flat`). Chains
+are vmapped on one device: window adaptation (step size and a diagonal mass matrix) runs as one
+compiled scan, sampling as compiled scans of ``chunk`` draws with a progress bar between them.
+Scene and renderers are arguments of the compiled functions, so a second ``sample`` of a scene
+of the same structure does not compile again.
+
+Needs BlackJAX (``pip install scarlet2[sample]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import InputError
+from ..model.parameter import free_slots
+from ..model.scene import Scene
+from ..model.source import Background
+from ..ops.jit import compiled, platform, to_device
+from ..render.observe import prepare
+from .objective import loss_flat
+from .packing import FlatView, log_det_jacobian, pack_host, pack_stepsizes
+
+#: Chains start at the given (MAP) point plus this many step sizes of Gaussian jitter.
+INIT_JITTER = 0.1
+
+
+def log_density_flat(u, scene: Scene, renderers):
+    """Log posterior density of the flat unconstrained vector ``u`` (traceable)."""
+    return -loss_flat(u, scene, renderers) + log_det_jacobian(scene, u)
+
+
+@dataclasses.dataclass
+class Samples:
+    """What :func:`sample` drew: flat positions and sampler statistics, (chain, draw, ...)."""
+
+    positions: np.ndarray
+    stats: dict
+    step_size: np.ndarray
+    inverse_mass_matrix: np.ndarray
+
+
+def _warmup(keys, u0, scene, renderers, num_warmup: int):
+    import blackjax
+
+    def logdensity(u):
+        return log_density_flat(u, scene, renderers)
+
+    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, is_mass_matrix_diagonal=True)
+
+    def one(key, u):
+        (state, params), _ = adapt.run(key, u, num_steps=num_warmup)
+        return state, params["step_size"], params["inverse_mass_matrix"]
+
+    return jax.vmap(one)(keys, u0)
+
+
+def _draws(keys, states, step_size, inv_mass, scene, renderers, n: int):
+    import blackjax
+
+    def logdensity(u):
+        return log_density_flat(u, scene, renderers)
+
+    def chain(key, state, eps, m):
+        kernel = blackjax.nuts(logdensity, step_size=eps, inverse_mass_matrix=m).step
+
+        def step(s, k):
+            s, info = kernel(k, s)
+            stats = {
+                "lp": s.logdensity,
+                "acceptance_rate": info.acceptance_rate,
+                "diverging": info.is_divergent,
+                "n_steps": info.num_integration_steps,
+                "tree_depth": info.num_trajectory_expansions,
+                "energy": info.energy,
+            }
+            return s, (s.position, stats)
+
+        return jax.lax.scan(step, state, jax.random.split(key, n))
+
+    return jax.vmap(chain)(keys, states, step_size, inv_mass)
+
+
+def sample(
+    scene: Scene,
+    observations,
+    num_chains: int = 4,
+    num_warmup: int = 500,
+    num_samples: int = 1000,
+    seed: int = 0,
+    chunk: int = 250,
+    progress: bool = True,
+) -> Samples:
+    """NUTS draws of the scene's free parameters given the observations (flat, unconstrained).
+
+    Chains start at ``scene`` (meant to be the MAP fit) jittered by :data:`INIT_JITTER` step
+    sizes. Returns :class:`Samples`; :func:`scarlet2.labeled.posterior.posterior_tree` labels them.
+    """
+    if num_chains < 1 or num_warmup < 1 or num_samples < 1:
+        raise InputError(
+            f"num_chains, num_warmup and num_samples must be >= 1, got {num_chains}, {num_warmup}, {num_samples}"
+        )
+    core, renderers = prepare(scene, observations)
+    dtype = renderers[0].data.dtype
+    u = pack_host(core, dtype)
+    if u.size == 0:
+        raise InputError("The scene has no free parameters: there is nothing to sample")
+    rng = np.random.default_rng(seed)
+    u0 = u + INIT_JITTER * pack_stepsizes(core, dtype) * rng.standard_normal((num_chains, u.size)).astype(dtype)
+    key = jax.random.PRNGKey(seed)
+    k_warm, k_draw = jax.random.split(key)
+    backend = platform(renderers[0].data)
+    warm = compiled(_warmup, backend, iterative=True)
+    states, eps, inv_mass = warm(
+        jax.random.split(k_warm, num_chains), to_device(u0, dtype), core, renderers, num_warmup
+    )
+    draw = compiled(_draws, backend, iterative=True)
+    from tqdm.auto import tqdm
+
+    positions, stats = [], []
+    n_chunks = -(-num_samples // chunk)
+    keys = jax.random.split(k_draw, n_chunks * num_chains).reshape(n_chunks, num_chains, -1)
+    with tqdm(total=num_samples, disable=not progress, desc="sampling", unit="draw") as bar:
+        for c in range(n_chunks):
+            states, (pos, st) = draw(keys[c], states, eps, inv_mass, core, renderers, chunk)
+            positions.append(np.asarray(pos))
+            stats.append({k: np.asarray(v) for k, v in st.items()})
+            bar.update(min(chunk, num_samples - c * chunk))
+    positions = np.concatenate(positions, axis=1)[:, :num_samples]
+    stats = {k: np.concatenate([s[k] for s in stats], axis=1)[:, :num_samples] for k in stats[0]}
+    stats["step_size"] = np.broadcast_to(np.asarray(eps)[:, None], positions.shape[:2]).copy()
+    return Samples(positions, stats, np.asarray(eps), np.asarray(inv_mass))
+
+
+def _constrained(u, scene):
+    """Every free slot's constrained value and each source's per-band flux at ``u`` (traceable)."""
+    view = FlatView(scene, u)
+    values = [p.value for p, _ in free_slots(view.scene)]
+    fluxes = [s.flux() for s in view.scene.sources if not isinstance(s, Background) and hasattr(s, "components")]
+    return values, jnp.stack(fluxes) if fluxes else jnp.zeros((0, scene.frame.n_bands), u.dtype)
+
+
+def constrained_draws(scene: Scene, positions: np.ndarray):
+    """(values per free slot, fluxes) of flat draws (chain, draw, n) as host arrays (chain, draw, ...)."""
+    core = scene.without_wcs()
+    fn = compiled(_constrained_batch, "cpu" if jax.default_backend() == "cpu" else jax.default_backend())
+    c, d, n = positions.shape
+    values, fluxes = fn(to_device(positions.reshape(c * d, n), positions.dtype), core)
+    values = [np.asarray(v).reshape(c, d, *v.shape[1:]) for v in values]
+    return values, np.asarray(fluxes).reshape(c, d, *fluxes.shape[1:])
+
+
+def _constrained_batch(us, scene):
+    return jax.vmap(lambda u: _constrained(u, scene))(us)
+
+
+__all__ = ["Samples", "constrained_draws", "log_density_flat", "sample"]

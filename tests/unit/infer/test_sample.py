@@ -1,0 +1,104 @@
+"""Posterior sampling (BlackJAX NUTS) and its labeled DataTree, summary and diagnostics."""
+
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+
+import scarlet2 as sc
+from scarlet2.infer.diagnostics import ess_bulk, ess_tail, rhat
+
+pytest.importorskip("blackjax")
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+def _problem(seed):
+    """A galaxy and a star in 3 bands, data drawn from the model with unit noise (a sampler
+    check: the posterior of the model that made the data)."""
+    rng = np.random.default_rng(seed)
+    shape, bands = (32, 32), ["g", "r", "i"]
+    psf = np.asarray(sc.MoffatPSF(3.0).image((21, 21), n_bands=3))
+    with sc.Scene(sc.Frame(bands, shape)) as truth:
+        sc.Source(rng.uniform(14, 17, 2), spectrum=[200.0, 300.0, 400.0], morphology=sc.Sersic(1.0, 3.0, (0.1, 0.0)),
+                  box=35)  # fmt: skip
+        sc.PointSource(rng.uniform(7, 9, 2), spectrum=[100.0, 80.0, 60.0], box=15)
+    template = sc.Observation(np.zeros((3, *shape)), weights=np.ones((3, *shape)), psf=psf, bands=bands)
+    data = np.asarray(sc.render(truth, template)) + rng.normal(0, 1, (3, *shape))
+    obs = sc.Observation(data, weights=np.ones((3, *shape)), psf=psf, bands=bands, name="toy")
+    fitted, _ = sc.fit(truth, obs, progress=False)
+    return truth, fitted, obs
+
+
+@pytest.fixture(scope="module")
+def posterior():
+    truth, fitted, obs = _problem(0)
+    post = sc.sample(fitted, obs, num_chains=4, num_warmup=300, num_samples=400, seed=0, progress=False)
+    return truth, fitted, obs, post
+
+
+def test_posterior_tree_has_the_arviz_layout(posterior):
+    _, _, _, post = posterior
+    assert {"posterior", "sample_stats", "observed_data", "constant_data", "scene"} <= set(post.children)
+    flux = post["posterior"]["flux"]
+    assert flux.dims == ("chain", "draw", "source", "band") and flux.shape == (4, 400, 2, 3)
+    stats = post["sample_stats"].to_dataset()
+    assert {"lp", "acceptance_rate", "step_size", "tree_depth", "n_steps", "diverging", "energy"} <= set(stats)
+    assert post.attrs["inference_library"] == "blackjax" and post.attrs["seed"] == 0
+
+
+def test_chains_mix_and_widths_match_the_fisher_errors(posterior):
+    truth, fitted, obs, post = posterior
+    table = sc.summary(post)
+    flux_rows = table[table.index.str.startswith("flux[")]
+    assert (flux_rows["r_hat"] < 1.02).all() and (flux_rows["ess_bulk"] > 400).all(), flux_rows
+    assert table.attrs["divergences"] == 0
+    fisher = sc.uncertainties(fitted, obs)
+    sd = post["posterior"]["flux"].std(("chain", "draw")).values
+    for k, path in enumerate(["sources[0].components[0].spectrum", "sources[1].components[0].spectrum"]):
+        ratio = sd[k] / fisher[path]
+        assert np.all((ratio > 0.8) & (ratio < 1.25)), (path, ratio)
+    true = np.array([np.asarray(s.flux()) for s in truth.sources])
+    mean = post["posterior"]["flux"].mean(("chain", "draw")).values
+    assert np.all(np.abs(mean - true) < 4 * sd)
+
+
+def test_zarr_round_trip_keeps_the_summary(posterior, tmp_path):
+    *_, post = posterior
+    post.to_zarr(tmp_path / "post.zarr")
+    back = xr.open_datatree(tmp_path / "post.zarr", engine="zarr")
+    a, b = sc.summary(post), sc.summary(back)
+    assert sorted(a.index) == sorted(b.index)  # Zarr lists variables alphabetically
+    assert np.allclose(a.values, b.loc[a.index].values, equal_nan=True)
+    scene = sc.load_scene(tmp_path / "post.zarr")  # the scene travels with the draws
+    assert len(scene.sources) == 2
+
+
+def test_second_sample_of_the_same_structure_does_not_compile(posterior):
+    events = []
+
+    def listener(name, duration, **kw):
+        if name == COMPILE_EVENT:
+            events.append(name)
+
+    _, fitted, obs = _problem(1)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        sc.sample(fitted, obs, num_chains=4, num_warmup=300, num_samples=400, seed=3, progress=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert not events, f"{len(events)} compilations"
+
+
+def test_diagnostics_on_known_chains():
+    rng = np.random.default_rng(1)
+    iid = rng.standard_normal((4, 1000))
+    assert abs(rhat(iid) - 1) < 0.01
+    assert 0.8 * 4000 < ess_bulk(iid) < 1.2 * 4000 and ess_tail(iid) > 0.6 * 4000
+    shifted = iid + np.array([0, 0, 0, 2.0])[:, None]
+    assert rhat(shifted) > 1.1
+    rho, ar = 0.9, np.zeros((4, 4000))
+    noise = rng.standard_normal((4, 4000))
+    for t in range(1, 4000):
+        ar[:, t] = rho * ar[:, t - 1] + noise[:, t]
+    expected = 16000 * (1 - rho) / (1 + rho)
+    assert 0.75 * expected < ess_bulk(ar) < 1.25 * expected
