@@ -1,4 +1,4 @@
-"""Command line: ``scarlet2 fit`` and ``scarlet2 demo``."""
+"""Command line: ``scarlet2 fit``, ``scarlet2 sample`` and ``scarlet2 demo``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,25 @@ def _store_names(paths) -> list[str]:
         stem = Path(str(p).rstrip("/")).name.split(".")[0] or f"obs{i}"
         names.append(stem if stem not in names else f"{stem}{i}")
     return names
+
+
+def _sample(args) -> int:
+    import xarray as xr
+
+    from .labeled.publish import check_output, publish
+    from .labeled.results import sample_result
+
+    t0 = time.perf_counter()
+    check_output(args.out, overwrite=args.overwrite, inputs=[args.input])
+    tree = xr.open_datatree(args.input, engine="zarr")
+    post = sample_result(tree, args.chains, args.warmup, args.samples, args.seed, progress=not args.quiet)
+    publish(post, args.out)
+    print(
+        f"scarlet2: {args.chains} chains x {args.samples} draws, {post.attrs['divergences']} divergences, "
+        f"{time.perf_counter() - t0:.1f} s -> {args.out}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _demo(args) -> int:
@@ -166,12 +185,22 @@ def main(argv=None) -> int:
     f.add_argument("--overwrite", action="store_true")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=_fit)
+    s = sub.add_parser("sample", help="posterior draws (BlackJAX NUTS) around a fit result; writes a DataTree Zarr")
+    s.add_argument("input", help="fit result Zarr store (scarlet2 fit --out)")
+    s.add_argument("--out", required=True, help="posterior Zarr store (ArviZ layout)")
+    s.add_argument("--chains", type=int, default=4)
+    s.add_argument("--warmup", type=int, default=500)
+    s.add_argument("--samples", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_sample)
     d = sub.add_parser("demo", help="fit the bundled demo region; writes demo_fit.zarr and demo_fit.png")
     d.add_argument("--out", default="scarlet2-demo", help="output folder (default: ./scarlet2-demo)")
     d.add_argument("--max-iter", type=int, default=1000)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_demo)
-    for sp in (f, d):
+    for sp in (f, s, d):
         sp.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
         sp.add_argument(
             "--threads",

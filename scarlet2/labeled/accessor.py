@@ -55,6 +55,10 @@ class ScarletResultAccessor:
         """The fitted scene, rebuilt from its arrays and JSON structure (no pickle)."""
         return scene_from_dataset(self._tree["scene"].to_dataset())
 
+    def sample(self, num_chains=4, num_warmup=500, num_samples=1000, seed=0, **options) -> xr.DataTree:
+        """Posterior draws around this fit result's scene (:func:`scarlet2.sample`)."""
+        return results.sample_result(self._tree, num_chains, num_warmup, num_samples, seed, **options)
+
     @property
     def catalog(self) -> xr.Dataset:
         return self._tree["catalog"].to_dataset()

@@ -19,6 +19,7 @@ from ..infer.uncertainty import MAX_DENSE, fisher_errors
 from ..model import grids
 from ..model.frame import Frame
 from ..model.morphology import ArrayMorphology
+from ..model.observation import Observation
 from ..model.parameter import Parameter, free_slots
 from ..model.scene import Scene
 from ..model.source import Background
@@ -220,6 +221,9 @@ def _cube(ds, obs, model) -> xr.Dataset:
         coords=coords,
         attrs={k: v for k, v in ds.attrs.items() if k != "schema_version"},
     )
+    if hasattr(obs.psf, "array"):  # kept so that the result can be sampled (result.scarlet.sample)
+        psf = np.broadcast_to(np.asarray(obs.psf.array), (len(obs.bands), *obs.psf_shape))
+        cube["psf"] = (("band", "psf_y", "psf_x"), psf.astype(np.float32))
     cube.attrs["chi2_dof"] = float(np.sum(weights * resid**2) / max(int(good.sum()), 1))
     if obs.psf_shift and any(any(abs(v) > 0 for v in s) for s in obs.psf_shift):
         cube.attrs["psf_shift"] = [list(s) for s in obs.psf_shift]  # the PSF recentring applied, pixels
@@ -255,6 +259,33 @@ def _fix_arrays(scene):
     return jax.tree.map(fix, scene, is_leaf=lambda x: isinstance(x, ArrayMorphology))
 
 
+def result_observations(tree: xr.DataTree) -> list:
+    """The Observations a fit result was made from, rebuilt from its ``/model`` group(s): data,
+    weights, PSF (already recentred: no second shift) and WCS."""
+    model = tree["model"]
+    groups = [(name, node.to_dataset()) for name, node in model.children.items()] or [(None, model.to_dataset())]
+    out = []
+    for name, cube in groups:
+        if "psf" not in cube:
+            raise InputError(f"result group {name or 'model'} has no 'psf': it was written before results kept it")
+        weights = np.nan_to_num(cube["weight"].values)
+        data = np.where(weights > 0, np.nan_to_num(cube["data"].values), 0.0)
+        bands = [str(b) for b in cube["band"].values]
+        out.append(
+            Observation(data, weights=weights, psf=cube["psf"].values, bands=bands, wcs=get_wcs(cube), name=name)
+        )
+    return out
+
+
+def sample_result(tree: xr.DataTree, num_chains=4, num_warmup=500, num_samples=1000, seed=0, **options):
+    """Posterior draws around a fit result's scene (:func:`scarlet2.sample`), as a DataTree."""
+    from .posterior import sample
+    from .store import scene_from_dataset
+
+    scene = scene_from_dataset(tree["scene"].to_dataset())
+    return sample(scene, result_observations(tree), num_chains, num_warmup, num_samples, seed, **options)
+
+
 def render_dataarray(ds: xr.Dataset, scene) -> xr.DataArray:
     """The scene rendered through an observation Dataset, labeled like its image."""
     obs = to_observation(ds)
@@ -263,4 +294,12 @@ def render_dataarray(ds: xr.Dataset, scene) -> xr.DataArray:
     return attach_wcs(out.to_dataset(), get_wcs(ds))["model"]
 
 
-__all__ = ["MODELS", "build_result", "detect", "fit_dataset", "render_dataarray"]
+__all__ = [
+    "MODELS",
+    "build_result",
+    "detect",
+    "fit_dataset",
+    "render_dataarray",
+    "result_observations",
+    "sample_result",
+]

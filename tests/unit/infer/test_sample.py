@@ -102,3 +102,21 @@ def test_diagnostics_on_known_chains():
         ar[:, t] = rho * ar[:, t - 1] + noise[:, t]
     expected = 16000 * (1 - rho) / (1 + rho)
     assert 0.75 * expected < ess_bulk(ar) < 1.25 * expected
+
+
+def test_sample_a_fit_result_through_the_accessor_and_the_cli(tmp_path):
+    """ds.scarlet.fit() -> result.scarlet.sample(), and scarlet2 sample FIT.zarr --out POST.zarr."""
+    from scarlet2.cli import main
+
+    truth, _, obs = _problem(2)
+    ds = sc.from_arrays(np.asarray(obs.data), weight=np.asarray(obs.weights), psf=np.asarray(obs.psf.array),
+                        bands=list(obs.bands))  # fmt: skip
+    result = ds.scarlet.fit(catalog=np.array([np.asarray(s.center) for s in truth.sources]), progress=False)
+    post = result.scarlet.sample(num_chains=2, num_warmup=200, num_samples=200, progress=False)
+    assert post["posterior"]["flux"].shape[:2] == (2, 200)
+    sc.write_zarr(result, tmp_path / "fit.zarr")
+    out = tmp_path / "post.zarr"
+    args = ["sample", str(tmp_path / "fit.zarr"), "--out", str(out), "--chains", "2", "--warmup", "200"]
+    assert main([*args, "--samples", "200", "--quiet"]) == 0
+    back = xr.open_datatree(out, engine="zarr")
+    assert back["posterior"]["flux"].shape[:2] == (2, 200) and back.attrs["inference_library"] == "blackjax"
