@@ -130,10 +130,17 @@ class ObservationRenderer(eqx.Module):
         # the first of the gradient's forward FFT) runs on the frame's rows only, not the canvas's
         rows = jnp.fft.ifft(jnp.fft.rfft2(c) * self.kernel_ft, axis=-2)[:, py : py + ny]
         img = jnp.fft.irfft(rows, n=g.canvas_shape[1], axis=-1)[:, :, px : px + nx]
-        if sky is not None:
-            img = img + take_bands(sky, self.band_index)[:, None, None]
-        return img
+        return add_sky(img, sky, self.band_index)
 
     def log_likelihood(self, canvas, sky=None):
-        r = self(canvas, sky) - self.data
-        return -0.5 * jnp.sum(self.weights * r**2)
+        return gaussian_log_likelihood(self(canvas, sky), self.data, self.weights)
+
+
+def add_sky(img, sky, band_index: tuple[int, ...]):
+    """``img`` plus the flat sky of its bands (``sky`` over the frame's bands, or None)."""
+    return img if sky is None else img + take_bands(sky, band_index)[:, None, None]
+
+
+def gaussian_log_likelihood(model, data, weights):
+    """-chi^2 / 2 of ``model`` given ``data`` and inverse-variance ``weights``."""
+    return -0.5 * jnp.sum(weights * (model - data) ** 2)

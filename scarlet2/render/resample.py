@@ -40,7 +40,7 @@ from ..model.observation import Observation
 from ..model.psf import ArrayPSF
 from ..ops.fourier import fast_size, transfer_numpy
 from ..ops.jit import to_device
-from .convolve import take_bands
+from .convolve import add_sky, gaussian_log_likelihood, take_bands
 from .geometry import Geometry
 
 #: Samples of the coarse (B-spline coefficient) grid per cycle of the highest frequency an
@@ -205,10 +205,7 @@ class ResampledRenderer(eqx.Module):
         ft = jnp.pad(ft, ((0, 0), (0, 0), (0, cx // 2 + 1 - (kx + 1))))
         coeff = jnp.fft.irfft2(ft, s=(cy, cx)).reshape(ft.shape[0], -1)
         img = jnp.sum(coeff[:, self.index] * self.tap_weights, axis=-1).reshape(self.data.shape)
-        if sky is not None:
-            img = img + take_bands(sky, self.band_index)[:, None, None]
-        return img
+        return add_sky(img, sky, self.band_index)
 
     def log_likelihood(self, canvas, sky=None):
-        r = self(canvas, sky) - self.data
-        return -0.5 * jnp.sum(self.weights * r**2)
+        return gaussian_log_likelihood(self(canvas, sky), self.data, self.weights)
