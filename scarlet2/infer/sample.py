@@ -46,13 +46,15 @@ class Samples:
     inverse_mass_matrix: np.ndarray
 
 
-def _warmup(keys, u0, scene, renderers, num_warmup: int):
+def _warmup(keys, u0, scene, renderers, num_warmup: int, max_tree_depth: int):
     import blackjax
 
     def logdensity(u):
         return log_density_flat(u, scene, renderers)
 
-    adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, is_mass_matrix_diagonal=True)
+    adapt = blackjax.window_adaptation(
+        blackjax.nuts, logdensity, is_mass_matrix_diagonal=True, max_num_doublings=max_tree_depth
+    )
 
     def one(key, u):
         (state, params), _ = adapt.run(key, u, num_steps=num_warmup)
@@ -61,14 +63,14 @@ def _warmup(keys, u0, scene, renderers, num_warmup: int):
     return jax.vmap(one)(keys, u0)
 
 
-def _draws(keys, states, step_size, inv_mass, scene, renderers, n: int):
+def _draws(keys, states, step_size, inv_mass, scene, renderers, n: int, max_tree_depth: int):
     import blackjax
 
     def logdensity(u):
         return log_density_flat(u, scene, renderers)
 
     def chain(key, state, eps, m):
-        kernel = blackjax.nuts(logdensity, step_size=eps, inverse_mass_matrix=m).step
+        kernel = blackjax.nuts(logdensity, step_size=eps, inverse_mass_matrix=m, max_num_doublings=max_tree_depth).step
 
         def step(s, k):
             s, info = kernel(k, s)
@@ -96,11 +98,14 @@ def sample(
     seed: int = 0,
     chunk: int = 250,
     progress: bool = True,
+    max_tree_depth: int = 10,
 ) -> Samples:
     """NUTS draws of the scene's free parameters given the observations (flat, unconstrained).
 
     Chains start at ``scene`` (meant to be the MAP fit) jittered by :data:`INIT_JITTER` step
-    sizes. Returns :class:`Samples`; :func:`scarlet2.labeled.posterior.posterior_tree` labels them.
+    sizes. ``max_tree_depth`` bounds NUTS's trajectory doublings (2^depth - 1 gradient
+    evaluations per draw at most; ``sample_stats.tree_depth`` shows where draws hit it).
+    Returns :class:`Samples`; :func:`scarlet2.labeled.posterior.posterior_tree` labels them.
     """
     if num_chains < 1 or num_warmup < 1 or num_samples < 1:
         raise InputError(
@@ -117,9 +122,8 @@ def sample(
     k_warm, k_draw = jax.random.split(key)
     backend = platform(renderers[0].data)
     warm = compiled(_warmup, backend, iterative=True)
-    states, eps, inv_mass = warm(
-        jax.random.split(k_warm, num_chains), to_device(u0, dtype), core, renderers, num_warmup
-    )
+    keys = jax.random.split(k_warm, num_chains)
+    states, eps, inv_mass = warm(keys, to_device(u0, dtype), core, renderers, num_warmup, max_tree_depth)
     draw = compiled(_draws, backend, iterative=True)
     from tqdm.auto import tqdm
 
@@ -128,7 +132,7 @@ def sample(
     keys = jax.random.split(k_draw, n_chunks * num_chains).reshape(n_chunks, num_chains, -1)
     with tqdm(total=num_samples, disable=not progress, desc="sampling", unit="draw") as bar:
         for c in range(n_chunks):
-            states, (pos, st) = draw(keys[c], states, eps, inv_mass, core, renderers, chunk)
+            states, (pos, st) = draw(keys[c], states, eps, inv_mass, core, renderers, chunk, max_tree_depth)
             positions.append(np.asarray(pos))
             stats.append({k: np.asarray(v) for k, v in st.items()})
             bar.update(min(chunk, num_samples - c * chunk))
