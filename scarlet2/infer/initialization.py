@@ -102,7 +102,7 @@ def initialize(
     positions = to_pixels(positions, frame.wcs, what="positions")
     with Scene(frame) as scene:
         if background:
-            Background(*_sky_start(obs, frame))
+            Background(*_sky_start(views, frame))
         for i, yx in enumerate(positions):
             frame.check_inside(yx, what=f"position {i}")
             v, m = _measure(views, yx, i, max_radius)
@@ -170,10 +170,10 @@ class _View:
         self.psf_cov, self.psf_peak = psf_moments(o)
         self.mean_psf_cov = self.psf_cov.mean(axis=0)
         self.data = filled_data(o)
+        self.sky, self.rms = sky_levels(o) if subtract_sky else (np.zeros(len(o.bands)), o.noise_rms())
         if subtract_sky and o.n_pixels():
-            sky, _ = sky_levels(o)
-            self.data = self.data - sky[:, None, None]
-            self.det = self.det - np.tensordot(band_weights(o), sky, axes=1)
+            self.data = self.data - self.sky[:, None, None]
+            self.det = self.det - np.tensordot(band_weights(o), self.sky, axes=1)
 
     def to_obs(self, yx):
         yx = np.asarray(yx, np.float64)
@@ -213,16 +213,14 @@ def _measure(views, yx, i, max_radius):
     return v, (reach / v.scale, cov, max(f[1][2] for f in found), peak)
 
 
-def _sky_start(obs, frame):
+def _sky_start(views, frame):
     """Per-band start of the flat sky: each band's sigma-clipped median from the observations
     that have it, and a step of a fraction of its noise (bands without data take the mean)."""
     level = np.zeros(frame.n_bands)
     step = np.full(frame.n_bands, np.nan)
-    for o in obs:
-        sky, rms = sky_levels(o)
-        idx = [frame.bands.index(b) for b in o.bands]
-        level[idx] = sky
-        step[idx] = np.where(np.isfinite(rms), rms, np.nan)
+    for v in views:
+        level[v.band_idx] = v.sky
+        step[v.band_idx] = np.where(np.isfinite(v.rms), v.rms, np.nan)
     known = step[np.isfinite(step)]
     step = np.where(np.isfinite(step), step, known.mean() if known.size else 1.0)
     return level, SKY_STEP_FRACTION * step

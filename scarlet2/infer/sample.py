@@ -153,7 +153,7 @@ def _constrained(u, scene):
 def constrained_draws(scene: Scene, positions: np.ndarray):
     """(values per free slot, fluxes) of flat draws (chain, draw, n) as host arrays (chain, draw, ...)."""
     core = scene.without_wcs()
-    fn = compiled(_constrained_batch, "cpu" if jax.default_backend() == "cpu" else jax.default_backend())
+    fn = compiled(_constrained_batch, jax.default_backend())
     c, d, n = positions.shape
     values, fluxes = fn(to_device(positions.reshape(c * d, n), positions.dtype), core)
     values = [np.asarray(v).reshape(c, d, *v.shape[1:]) for v in values]

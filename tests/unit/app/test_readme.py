@@ -9,11 +9,17 @@ import pytest
 README = Path(__file__).resolve().parents[3] / "README.md"
 
 
-def test_core_api_example_runs_and_fits():
+def _run_block(marker: str) -> dict:
+    """Run the README's python block that contains ``marker``; its namespace."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    code = next(b for b in blocks if "simulate_blend(seed=1)" in b)
+    code = next(b for b in blocks if marker in b)
     ns: dict = {}
     exec(compile(code, str(README), "exec"), ns)
+    return ns
+
+
+def test_core_api_example_runs_and_fits():
+    ns = _run_block("simulate_blend(seed=1)")
     info, sim, fluxes = ns["info"], ns["sim"], ns["fluxes"]
     assert info.converged and 0.9 < info.chi2_dof < 1.1
     assert np.median(np.abs(fluxes / sim.truth["flux"] - 1)) < 0.02
@@ -25,10 +31,7 @@ def test_core_api_example_runs_and_fits():
 @pytest.mark.slow
 def test_several_instruments_example_runs_and_fits():
     pytest.importorskip("galsim")
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    code = next(b for b in blocks if "simulate_pair(seed=2)" in b)
-    ns: dict = {}
-    exec(compile(code, str(README), "exec"), ns)
+    ns = _run_block("simulate_pair(seed=2)")
     info, pair, fitted = ns["info"], ns["pair"], ns["fitted"]
     assert info.converged and 0.9 < info.chi2_dof < 1.1
     fluxes = ns["sc"].simulate.source_fluxes(fitted)
