@@ -3,11 +3,12 @@
 The package is built in layers, each importing only those below it (docs/architecture.md):
 :mod:`~scarlet2.ops` (numerics on arrays) < :mod:`~scarlet2.model` (what a scene is made of)
 < :mod:`~scarlet2.render` (scene -> pixels) < :mod:`~scarlet2.infer` (fits, errors,
-initialization) < :mod:`~scarlet2.labeled` (the xarray face) < the command line, demo and
-simulator. The public names are re-exported here.
+initialization) < :mod:`~scarlet2.labeled` (the xarray face) < :mod:`~scarlet2.survey`
+(mosaics region by region) < the accessors, command line, demo and simulator. The public names are re-exported here.
 """
 
-from . import simulate
+from . import accessors as _accessors  # registers the .scarlet accessors
+from . import simulate, survey
 from ._version import __version__
 from .config import enable_compilation_cache, set_cpu_threads
 from .demo import demo_store
@@ -17,12 +18,11 @@ from .infer.initialization import initialize
 from .infer.objective import log_likelihood
 from .infer.optimize import FitInfo, fit
 from .infer.uncertainty import uncertainties
-from .labeled import accessor as _accessor  # registers the .scarlet accessors
 from .labeled.fits import from_fits
 from .labeled.posterior import sample, summary
 from .labeled.results import detect, fit_dataset
 from .labeled.schema import from_arrays, get_wcs, to_observation, validate
-from .labeled.store import load_scene, open_dataset, open_result, save_scene, write_zarr
+from .labeled.store import load_scene, open_dataset, save_scene, write_zarr
 from .model.constraints import Interval, Positive, Real, Simplex, UnitDisk
 from .model.frame import Frame
 from .model.morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel
@@ -35,8 +35,9 @@ from .ops.profiles import sersic_bn
 from .render.boxes import BoxLeakageWarning, box_leakage, grow_boxes
 from .render.canvas import render_source
 from .render.observe import render
+from .survey.output import open_result
 
-del _accessor
+del _accessors
 
 __all__ = [
     "ArrayMorphology",
@@ -94,6 +95,7 @@ __all__ = [
     "sersic_bn",
     "set_cpu_threads",
     "simulate",
+    "survey",
     "to_observation",
     "uncertainties",
     "validate",

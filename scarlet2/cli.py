@@ -1,4 +1,4 @@
-"""Command line: ``scarlet2 fit``, ``scarlet2 sample`` and ``scarlet2 demo``."""
+"""Command line: ``scarlet2 fit``, ``scarlet2 sample``, ``scarlet2 survey`` and ``scarlet2 demo``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,26 @@ import time
 from pathlib import Path
 
 from .errors import InputError, ScarletError, StoreError
+
+
+def _survey(args) -> int:
+    from .survey.driver import run
+
+    cache = False if args.no_cache else True
+    summary = run(
+        args.input, args.out, tile=args.tile, halo=args.halo, workers=args.workers, scheduler=args.scheduler,
+        retry_failed=args.retry_failed, parquet=args.parquet, cache_dir=cache, progress=not args.quiet,
+        max_iter=args.max_iter,
+    )  # fmt: skip
+    print(
+        f"scarlet2: {summary.n_sources} sources from {summary.n_regions} regions ({summary.done} fitted now, "
+        f"{summary.skipped} done before, {len(summary.failed)} failed) in {summary.seconds:.1f} s -> {args.out}",
+        file=sys.stderr,
+    )
+    if summary.failed:
+        print(f"scarlet2: failed regions: {', '.join(summary.failed)} (see /regions; --retry-failed)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _fit(args) -> int:
@@ -195,12 +215,26 @@ def main(argv=None) -> int:
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_sample)
+    v = sub.add_parser("survey", help="deblend a mosaic region by region on dask workers; resumable Zarr output")
+    v.add_argument("input", help="mosaic observation Zarr store (path or fsspec URL)")
+    v.add_argument("--out", required=True, help="output Zarr store: model/residual mosaics, catalog, region records")
+    v.add_argument("--tile", type=int, default=256, help="region core size in pixels (default 256)")
+    v.add_argument("--halo", type=int, default=None, help="halo around each core in pixels (default: from the boxes)")
+    where = v.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core; 0: "
+                       "in this process)")  # fmt: skip
+    where.add_argument("--scheduler", help="address of a running dask scheduler (tcp://host:8786)")
+    v.add_argument("--retry-failed", action="store_true", help="rerun the regions recorded as failed")
+    v.add_argument("--parquet", help="also write the catalog as Parquet here")
+    v.add_argument("--max-iter", type=int, default=300)
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=_survey)
     d = sub.add_parser("demo", help="fit the bundled demo region; writes demo_fit.zarr and demo_fit.png")
     d.add_argument("--out", default="scarlet2-demo", help="output folder (default: ./scarlet2-demo)")
     d.add_argument("--max-iter", type=int, default=1000)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_demo)
-    for sp in (f, s, d):
+    for sp in (f, s, v, d):
         sp.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
         sp.add_argument(
             "--threads",

@@ -13,9 +13,13 @@ from .sky import band_weights, filled_data, sky_levels
 
 
 def detect_peaks(
-    obs: Observation, threshold: float = 5.0, min_separation: int = 3, edge: int = 1
+    obs: Observation, threshold: float = 5.0, min_separation: int = 3, edge: int = 1, pixels: bool = False
 ) -> tuple[Float[np.ndarray, "n 2"], Float[np.ndarray, " n"]]:
     """Positions (n, 2) as (y, x) and detection S/N of peaks above ``threshold`` sigma.
+
+    With ``pixels=True`` also the peaks' integer pixels (n, 2): unlike the centroids they do not
+    move with the sky level, so overlapping cut-outs agree on them (survey regions own sources
+    by them).
 
     The detection image is the sky-subtracted, inverse-variance weighted sum of the bands,
     filtered with the mean PSF (the matched filter for faint point-like sources); its noise
@@ -48,7 +52,8 @@ def detect_peaks(
         yy, xx = np.mgrid[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2]
         s = win.sum()
         pos.append((np.sum(win * yy) / s, np.sum(win * xx) / s) if s > 0 else (y, x))
-    return np.array(pos, float).reshape(-1, 2), filt[iy, ix] / rms
+    out = np.array(pos, float).reshape(-1, 2), filt[iy, ix] / rms
+    return (*out, np.stack([iy, ix], axis=-1).reshape(-1, 2)) if pixels else out
 
 
 def detect_positions(

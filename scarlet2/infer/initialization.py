@@ -145,6 +145,27 @@ def initialize(
     return scene
 
 
+#: The source kinds :func:`initialize` makes (``Source.kind``), in :func:`kind_template`'s terms.
+SOURCE_KINDS = ("point", "sersic", "sersic+sersic")
+
+
+def kind_template(frame: Frame, kind: str, center, box: int, flux: float = 1.0) -> Source:
+    """A source of ``kind`` (one of :data:`SOURCE_KINDS`) built as :func:`initialize` builds
+    that kind (the same pytree structure, so the same compiled programs): ``flux`` in every
+    band, round, r_e = 1 pixel. Made inside a scene's ``with`` block, it joins that scene."""
+    spectrum = np.full(frame.n_bands, float(flux))
+    everywhere = list(range(frame.n_bands))
+    if kind == "point":
+        return PointSource(center=center, spectrum=spectrum, box=box)
+    if kind == "sersic":
+        return Source(center=center, spectrum=spectrum, morphology=Sersic(SINGLE_SERSIC_N, 1.0, (0.0, 0.0)), box=box)
+    if kind == "sersic+sersic":
+        disk = Sersic(_index(DISK_SERSIC_N), DISK_SIZE_FRACTION, (0.0, 0.0))
+        comps = [_bulge(frame, everywhere, spectrum, 1.0, 0.0, 0.0), Component(spectrum.copy(), disk)]
+        return Source(center=center, components=comps, box=box)
+    raise InputError(f"unknown source kind {kind!r}; one of {SOURCE_KINDS}")
+
+
 def _pixel_scale(o) -> float:
     """Sort key: the observation's pixel scale (0 without a WCS: then all are on one grid)."""
     return grids.pixel_scale(o.wcs) if o.wcs is not None else 0.0

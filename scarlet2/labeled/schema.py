@@ -239,6 +239,30 @@ def to_observation(ds: xr.Dataset, name: str | None = None) -> Observation:
     return Observation(data, weights=w, psf=psf, bands=bands, wcs=get_wcs(ds), name=name)
 
 
+def read_window(ds: xr.Dataset, y: slice, x: slice):
+    """Image, weights (0 = masked), PSF and band names of a window of an observation Dataset,
+    the schema's data and noise rules applied to those pixels only: a mosaic read region by
+    region (only the window's chunks are read from a lazy Dataset)."""
+    _check_layout(ds)
+    bands = check_bands([str(b) for b in ds["band"].values], where="coordinate 'band'")
+    window = ds.isel(y=y, x=x)
+    w = _observation_weights(window, bands)
+    psf = _read(ds, "psf") if "psf" in ds else _psf_model(ds.attrs["psf_model"])
+    return np.where(w > 0, _read(window, "image", np.float64), 0.0), w, psf, bands
+
+
+def check_layout(ds: xr.Dataset) -> xr.Dataset:
+    """Dims, variables and shapes of an observation Dataset, without reading its pixels (a
+    mosaic's values are checked region by region, :func:`read_window`)."""
+    _check_layout(ds)
+    check_bands([str(b) for b in ds["band"].values], where="coordinate 'band'")
+    if "psf" in ds:
+        check_psf(_read(ds, "psf"), [str(b) for b in ds["band"].values], where="variable 'psf'")
+    else:
+        _psf_model(ds.attrs["psf_model"])
+    return ds
+
+
 def _psf_model(spec):
     """The analytic PSF of ``attrs["psf_model"]``: a JSON object (or dict) with ``type`` and the
     PSF's arguments in pixels."""

@@ -26,13 +26,16 @@ def open_dataset(path_or_url, chunks=None, **kwargs) -> xr.Dataset:
     with warnings.catch_warnings():  # v3 stores have no consolidated metadata: not worth a warning
         warnings.filterwarnings("ignore", message=".*consolidated metadata.*", category=RuntimeWarning)
         try:
-            return xr.open_dataset(
+            ds = xr.open_dataset(
                 path_or_url, engine="zarr", chunks={} if chunks is None else chunks, decode_coords="all", **kwargs
             )
         except FileNotFoundError as err:
             raise FileNotFoundError(f"{path_or_url}: no such Zarr store ({err})") from None
         except (ValueError, KeyError, TypeError, OSError) as err:  # e.g. garbage in a zarr.json
             raise StoreError(f"{path_or_url}: not a readable Zarr store ({type(err).__name__}: {err})") from None
+    # where it came from, so that survey workers read their windows from the store themselves
+    ds.encoding["scarlet2_source"] = os.fspath(path_or_url)
+    return ds
 
 
 def write_zarr(obj, path_or_url, mode="w-", **kwargs):

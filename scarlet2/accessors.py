@@ -1,11 +1,15 @@
-"""The ``.scarlet`` accessors: stateless, each method one call into the library."""
+"""The ``.scarlet`` accessors: stateless, each method one call into the library.
+
+They sit above every layer they call (the xarray face and the survey driver), so nothing in
+the library imports them; ``import scarlet2`` registers them."""
 
 from __future__ import annotations
 
 import xarray as xr
 
-from . import plot, results, schema
-from .store import scene_from_dataset
+from .labeled import plot, results, schema
+from .labeled.store import scene_from_dataset
+from .survey import driver
 
 
 @xr.register_dataset_accessor("scarlet")
@@ -37,6 +41,10 @@ class ScarletDatasetAccessor:
 
     def plot(self, path=None, catalog=None):
         return plot.plot_observation(self._ds, path=path, catalog=catalog)
+
+    def survey(self, out, tile=256, **options):
+        """Deblend this mosaic region by region into ``out`` (:func:`scarlet2.survey.run`)."""
+        return driver.run(self._ds, out, tile=tile, **options)
 
 
 @xr.register_datatree_accessor("scarlet")
