@@ -225,8 +225,17 @@ def process_region(region: Region, source, *, wcs=None, out, settings, storage_o
         message = f"{type(err).__name__}: {err}"
         write_failure(out, region, message + "\n" + traceback.format_exc(limit=4), storage_options)
         return {"region": region.name, "status": FAILED, "error": message}
+    result.record["max_rss_mb"] = _max_rss_mb()  # this worker's peak so far: memory per tile
     write_region(out, region, result, storage_options)
     return {"region": region.name, "status": DONE, **result.record}
+
+
+def _max_rss_mb() -> float:
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 _CONFIGURED = {}

@@ -73,9 +73,16 @@ def prepare_output(out, ds, identity, settings: SurveySettings, storage_options=
     """
     if _exists(out, storage_options):
         try:
-            attrs = dict(_open_group(out, storage_options).attrs)
+            group = _open_group(out, storage_options)
+            attrs, children = dict(group.attrs), set(group.group_keys()) | set(group.array_keys())
         except Exception as err:
             raise StoreError(f"{out}: not a readable Zarr store ({type(err).__name__}: {err})") from None
+        if not attrs and children <= {"model"}:  # a run killed while creating it: start afresh
+            import fsspec
+
+            fs, path = fsspec.core.url_to_fs(str(out), **(storage_options or {}))
+            fs.rm(path, recursive=True)
+            return prepare_output(out, ds, identity, settings, storage_options, resume)
         if attrs.get("format") != FORMAT:
             raise StoreError(f"{out} exists and is not a scarlet2 survey output; choose another --out")
         made_for = attrs.get("input", {})
