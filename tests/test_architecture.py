@@ -13,7 +13,7 @@ import pytest
 import scarlet2 as sc
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["ops", "model", "render", "infer", "labeled"]
+LAYERS = ["ops", "model", "render", "infer", "labeled", "survey"]
 
 
 @pytest.fixture(scope="module")
