@@ -17,6 +17,7 @@ import dataclasses
 import time
 import warnings
 
+import equinox as eqx
 import numpy as np
 
 from ..errors import InputError
@@ -29,6 +30,7 @@ from ..model.observation import Observation
 from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.fourier import box_size
+from ..ops.jit import to_device
 from ..render.boxes import BoxLeakageWarning
 from ..render.observe import render
 from .regions import Region
@@ -41,6 +43,9 @@ COUNT_BUCKETS = (4, 8, 16, 32, 64, 96, 128, 192, 256)
 #: Spectrum of a ghost source: light far below any data, gradients far below any step.
 GHOST_FLUX = 1e-30
 KINDS = SOURCE_KINDS
+#: Residual peaks closer than this (pixels, about a PSF FWHM) to a fitted centre are taken for
+#: that source's model mismatch, not for a new source.
+RESIDUAL_CLEARANCE = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +65,10 @@ class SurveySettings:
     max_components, bright_snr, background
         :func:`scarlet2.initialize` choices (bulge + disk above ``bright_snr``, a fitted sky
         level per band and region).
+    residual_detection
+        After the first fit, detect again in the residual and refit with the new sources
+        (those at least :data:`RESIDUAL_CLEARANCE` pixels from every fitted centre): faint
+        neighbours of bright sources make no peak of their own in the data.
     points
         Start sources that initialization finds unresolved as point sources. Off by default:
         every source above S/N 5 is a Sersic (a star fits as one of tiny r_e), because small
@@ -78,6 +87,7 @@ class SurveySettings:
     bright_snr: float = 30.0
     background: bool = True
     points: bool = False
+    residual_detection: bool = True
 
     @property
     def box(self) -> int:
@@ -153,23 +163,31 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
             empty_catalog(nb),
             record,
         )
-    scene = initialize(
-        obs,
-        pos,
-        max_radius=settings.max_radius,
-        max_components=settings.max_components,
-        bright_snr=settings.bright_snr,
-        background=settings.background,
-        point_threshold=0.15 if settings.points else -np.inf,
-        solve_spectra=False,
-    )
-    scene, real, structure = canonical_scene(scene, settings.box, obs)
-    hold = set(range(len(scene.sources))) - set(real)
-    hold -= {i for i, s in enumerate(scene.sources) if isinstance(s, Background)}
-    scene = solve_linear_spectra(scene, obs, hold=hold)
-    with warnings.catch_warnings():  # box leakage is flagged per source in the catalog
-        warnings.simplefilter("ignore", BoxLeakageWarning)
-        fitted, info = fit(scene, obs, max_iter=settings.max_iter, rtol=settings.rtol, progress=False)
+    scene = _initialize(obs, pos, settings)
+    fitted, info, real, hold, structure = _fit_canonical(scene, obs, settings, region)
+    iterations = info.iterations
+    if settings.residual_detection:
+        # sources hidden by a brighter neighbour's light make peaks in the residual: add those
+        # that lie clear of every fitted centre, then refit from the fitted values
+        model = np.asarray(render(fitted, obs))
+        resid_obs = eqx.tree_at(lambda o: o.data, obs, to_device(np.asarray(obs.data) - model, obs.data.dtype))
+        pos2, snr2, peaks2 = detect_peaks(resid_obs, settings.threshold, settings.min_separation, pixels=True)
+        centres = np.array(
+            [
+                np.asarray(fitted.sources[i].origin, float) + np.asarray(fitted.sources[i].offset.value, float)
+                for i in real
+            ]
+        ).reshape(-1, 2)
+        clear = np.array([np.min(np.hypot(*(centres - p).T)) >= RESIDUAL_CLEARANCE for p in pos2], bool)
+        if clear.any():
+            pos2, snr2 = pos2[clear], snr2[clear]
+            peaks2 = np.clip(peaks2[clear] + np.asarray(region.origin), [oy0, ox0], [oy1 - 1, ox1 - 1])
+            extra = _initialize(resid_obs, pos2, settings, background=False)
+            sky = [src for src in fitted.sources if isinstance(src, Background)]
+            scene = fitted.replace_sources([*sky, *(fitted.sources[i] for i in real), *extra.sources])
+            pos, snr, peaks = np.vstack([pos, pos2]), np.concatenate([snr, snr2]), np.vstack([peaks, peaks2])
+            fitted, info, real, hold, structure = _fit_canonical(scene, obs, settings, region)
+            iterations += info.iterations
     model = np.asarray(render(fitted, obs))
     if not (np.isfinite(info.chi2) and np.all(np.isfinite(model))):
         raise FloatingPointError(f"region {region.name}: the fit ended with a non-finite loss or model")
@@ -178,7 +196,7 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
     # catalog rows follow the non-background sources; keep the real ones whose peak is owned
     rows = [i for i, s in enumerate(fitted.sources) if not isinstance(s, Background)]
     row_of = {src: k for k, src in enumerate(rows)}
-    order = np.asarray(real)  # scene index of each detected peak, in detection order
+    order = np.asarray(real)  # scene index of each detected peak, in detection order (then residual peaks)
     owned = region.owns(peaks)
     keep = [row_of[i] for i in order[owned]]
     table = catalog_columns(cat.isel(source=keep), flux_err[order[owned]], region)
@@ -188,7 +206,8 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
     record.update(
         n_sources=int(owned.sum()),
         chi2_dof=float(info.chi2_dof),
-        iterations=int(info.iterations),
+        iterations=int(iterations),
+        n_residual=int(len(pos) - record["n_detected"]),
         converged=int(info.converged),
         structure=structure,
         seconds=time.perf_counter() - start,
@@ -199,6 +218,33 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
         table,
         record,
     )
+
+
+def _initialize(obs, positions, settings: SurveySettings, background=None):
+    return initialize(
+        obs,
+        positions,
+        max_radius=settings.max_radius,
+        max_components=settings.max_components,
+        bright_snr=settings.bright_snr,
+        background=settings.background if background is None else background,
+        point_threshold=0.15 if settings.points else -np.inf,
+        solve_spectra=False,
+    )
+
+
+def _fit_canonical(scene, obs, settings: SurveySettings, region: Region):
+    """Pad the scene to its canonical structure, solve the spectra, fit. Returns the fitted
+    scene, the fit's info, the index of each source of ``scene`` (background excluded) in the
+    fitted one, the ghosts' indices and the structure."""
+    scene, real, structure = canonical_scene(scene, settings.box, obs)
+    hold = set(range(len(scene.sources))) - set(real)
+    hold -= {i for i, s in enumerate(scene.sources) if isinstance(s, Background)}
+    scene = solve_linear_spectra(scene, obs, hold=hold)
+    with warnings.catch_warnings():  # box leakage is flagged per source in the catalog
+        warnings.simplefilter("ignore", BoxLeakageWarning)
+        fitted, info = fit(scene, obs, max_iter=settings.max_iter, rtol=settings.rtol, progress=False)
+    return fitted, info, real, hold, structure
 
 
 def canonical_scene(scene, box: int, observation):
