@@ -25,6 +25,8 @@ def solve_linear_spectra(scene: Scene, observation: Observation, hold=()) -> Sce
     footprints). Sources whose indices are in ``hold`` keep their spectra and stay out of the
     solution (their light is not subtracted: hold only sources that have none).
     """
+    from scipy.optimize import lsq_linear
+
     design = _design(scene, observation, hold)
     if design is None:
         return scene
@@ -35,7 +37,7 @@ def solve_linear_spectra(scene: Scene, observation: Observation, hold=()) -> Sce
     live = [c for c, (i, _) in enumerate(comps) if i not in hold]
     for a, y, b in zip(matrices, targets, band_idx, strict=True):
         lo = [0.0] * len(live) + ([-np.inf] if skies else [])
-        sol = bounded_least_squares(a, y, np.array(lo))
+        sol = lsq_linear(a, y, bounds=(lo, np.inf), lsmr_tol="auto").x
         floor = SPECTRUM_FLOOR * max(sol[: len(live)].max(), 1e-12)
         spectra[live, b] = np.maximum(sol[: len(live)], floor)
         if skies:
@@ -43,38 +45,6 @@ def solve_linear_spectra(scene: Scene, observation: Observation, hold=()) -> Sce
     levels = np.zeros((len(skies), nb))
     levels[:1] = sky  # the first Background takes the fitted level (this observation's bands), others 0
     return with_spectra(scene, comps, spectra, skies, levels)
-
-
-def bounded_least_squares(a, y, lower) -> np.ndarray:
-    """argmin ||a x - y|| subject to x >= ``lower``, for a tall sparse ``a`` with few columns.
-
-    Solved on the normal equations' Cholesky factor R (||a x - y||^2 = ||R x - c||^2 + const),
-    a columns-square problem that bounded-variable least squares solves exactly in
-    milliseconds; the iterative sparse solver on ``a`` itself took seconds for a survey
-    region's hundred components. Columns are scaled to unit norm first; a column without
-    pixels gets 0.
-    """
-    from scipy.linalg import cho_factor, solve_triangular
-    from scipy.optimize import lsq_linear
-
-    normal = np.asarray((a.T @ a).toarray() if hasattr(a, "toarray") else a.T @ a, np.float64)
-    rhs = np.asarray(a.T @ y, np.float64).ravel()
-    diag = np.diag(normal).copy()
-    empty = diag <= 0
-    d = np.where(empty, 1.0, np.sqrt(np.where(empty, 1.0, diag)))
-    normal = normal / d[:, None] / d[None, :]
-    normal[empty, :], normal[:, empty] = 0.0, 0.0
-    normal[empty, empty] = 1.0
-    rhs = np.where(empty, 0.0, rhs / d)
-    n = len(d)
-    # a tiny ridge keeps the factor finite for nearly degenerate columns (two identical profiles)
-    r, _ = cho_factor(normal + 1e-10 * np.eye(n), lower=False)
-    r = np.triu(r)
-    c = solve_triangular(r, rhs, trans="T", lower=False)
-    lo = np.asarray(lower, np.float64) * d  # bounds in scaled units (0 and -inf stay)
-    lo = np.where(np.isfinite(lo), lo, -np.inf)
-    x = lsq_linear(r, c, bounds=(lo, np.inf), method="bvls").x
-    return np.where(empty, 0.0, x / d)
 
 
 def linear_flux_errors(scene: Scene, observation: Observation, hold=()) -> np.ndarray:
