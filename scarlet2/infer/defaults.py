@@ -6,6 +6,10 @@
 
 #: A source's box reaches this many pixels beyond the radius where its light meets the noise.
 BOX_MARGIN = 3
+#: ``initialize``'s point_threshold where point or extended is chosen again after the fit
+#: (``fit_dataset(select_points=True)``): point only when measured clearly smaller than the PSF
+#: (noise scatters unresolved sources about 0), so compact galaxies start extended and can grow.
+SELECTED_POINT_THRESHOLD = -0.15
 #: Sources below this peak S/N in the detection image start as point sources.
 MIN_EXTENDED_SNR = 5.0
 #: Across observations, a source's size and shape are measured in the sharpest observation where

@@ -13,7 +13,12 @@ from .sky import band_weights, filled_data, sky_levels
 
 
 def detect_peaks(
-    obs: Observation, threshold: float = 5.0, min_separation: int = 3, edge: int = 1, pixels: bool = False
+    obs: Observation,
+    threshold: float = 5.0,
+    min_separation: int = 3,
+    edge: int = 1,
+    pixels: bool = False,
+    curvature_threshold: float = 5.0,
 ) -> tuple[Float[np.ndarray, "n 2"], Float[np.ndarray, " n"]]:
     """Positions (n, 2) as (y, x) and detection S/N of peaks above ``threshold`` sigma.
 
@@ -24,8 +29,12 @@ def detect_peaks(
     The detection image is the sky-subtracted, inverse-variance weighted sum of the bands,
     filtered with the mean PSF (the matched filter for faint point-like sources); its noise
     follows from the weights: sqrt(sum_b w_b) * sqrt(sum k^2) for the unit-sum kernel k.
-    Peaks closer than ``min_separation`` pixels keep the brighter one; sub-pixel positions are
-    the 3x3 centroid.
+    A source on the slope of a brighter neighbour often has no maximum of its own there, only
+    a bump: so peaks of the filtered image's curvature (its negative Laplacian) count too,
+    where the curvature reaches ``curvature_threshold`` sigma of its own noise and the filtered
+    image ``threshold`` (``curvature_threshold=np.inf``: maxima only). Peaks closer than
+    ``min_separation`` pixels keep the brighter one; sub-pixel positions are the 3x3 centroid
+    of the map the peak was found in.
     """
     data = filled_data(obs)
     sky, _ = sky_levels(obs)
@@ -39,21 +48,52 @@ def detect_peaks(
 
     kernel = np.pad(kernel, [(0, 1 - s % 2) for s in kernel.shape])
     filt = signal.convolve(det, kernel, mode="same", method="auto")
-    rms = max(np.sqrt(wb.sum()) * np.sqrt(np.sum(kernel**2)), 1e-30)
-    peaks = (filt == ndimage.maximum_filter(filt, size=2 * min_separation + 1)) & (filt > threshold * rms)
+    noise = np.sqrt(wb.sum())
+    rms = max(noise * np.sqrt(np.sum(kernel**2)), 1e-30)
+    size = 2 * min_separation + 1
+    bright = filt > threshold * rms
+    peaks = (filt == ndimage.maximum_filter(filt, size=size)) & bright
+    curv = np.zeros_like(filt)
+    if np.isfinite(curvature_threshold):
+        lap = signal.convolve(kernel, _NEG_LAPLACIAN)  # odd size: the centre stays put
+        curv = signal.convolve(det, lap, mode="same", method="auto")
+        crms = max(noise * np.sqrt(np.sum(lap**2)), 1e-30)
+        bumps = (curv == ndimage.maximum_filter(curv, size=size)) & (curv > curvature_threshold * crms) & bright
+        peaks |= bumps
     if edge:
         peaks[:edge], peaks[-edge:], peaks[:, :edge], peaks[:, -edge:] = False, False, False, False
     iy, ix = np.nonzero(peaks)
     order = np.argsort(-filt[iy, ix])
     iy, ix = iy[order], ix[order]
+    keep = _separated(np.stack([iy, ix], axis=-1), min_separation)
+    iy, ix = iy[keep], ix[keep]
+    local_max = filt == ndimage.maximum_filter(filt, size=3)
     pos = []
     for y, x in zip(iy, ix, strict=True):
-        win = np.clip(filt[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2], 0, None)
+        # a bump's maximum of filt lies towards its neighbour: centroid the curvature there
+        field = filt if local_max[y, x] else curv
+        win = np.clip(field[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2], 0, None)
         yy, xx = np.mgrid[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2]
         s = win.sum()
         pos.append((np.sum(win * yy) / s, np.sum(win * xx) / s) if s > 0 else (y, x))
     out = np.array(pos, float).reshape(-1, 2), filt[iy, ix] / rms
     return (*out, np.stack([iy, ix], axis=-1).reshape(-1, 2)) if pixels else out
+
+
+#: 5-point negative Laplacian: convolved with the PSF, it turns a bump on a slope into a maximum.
+_NEG_LAPLACIAN = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+
+
+def _separated(pix, min_separation):
+    """Mask of the pixels (ordered brightest first) that lie more than ``min_separation`` from
+    every brighter one kept."""
+    keep = np.zeros(len(pix), bool)
+    kept = []
+    for j, p in enumerate(pix):
+        if not kept or np.min(np.hypot(*(np.asarray(kept) - p).T)) > min_separation:
+            keep[j] = True
+            kept.append(p)
+    return keep
 
 
 def detect_positions(

@@ -89,7 +89,11 @@ def initialize(
         initial morphologies: the model is linear in them, so this places flux between blended
         neighbours and components far better than peak values.
     point_threshold
-        A source is a point source when its PSF-deconvolved size^2 is below this fraction of the PSF's.
+        A source starts as a point source when its PSF-deconvolved size^2 is below this fraction
+        of the PSF's. A point start cannot grow: where the choice is made again after the fit
+        (:func:`scarlet2.fit_dataset`'s ``select_points``) it starts at
+        :data:`~scarlet2.infer.defaults.SELECTED_POINT_THRESHOLD`, extended unless clearly
+        smaller than the PSF.
     """
     obs = as_observations(observations)
     if frame is None:

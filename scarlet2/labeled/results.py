@@ -12,9 +12,11 @@ import xarray as xr
 
 from .._version import __version__
 from ..errors import InputError
+from ..infer.defaults import SELECTED_POINT_THRESHOLD
 from ..infer.detection import detect_peaks, detect_positions
 from ..infer.initialization import initialize
 from ..infer.optimize import fit
+from ..infer.selection import select_points_by_refit
 from ..infer.uncertainty import MAX_DENSE, fisher_errors
 from ..model import grids
 from ..model.frame import Frame
@@ -53,6 +55,7 @@ def fit_dataset(
     model="parametric",
     errors=True,
     grow_boxes=True,
+    select_points=True,
     **fit_options,
 ) -> xr.DataTree:
     """Detect (when no catalog is given), initialize, fit and label the result.
@@ -76,6 +79,11 @@ def fit_dataset(
         When a fitted source puts more than ``BOX_LEAKAGE_WARNING`` of its flux beyond its box,
         grow such boxes (:func:`scarlet2.grow_boxes`) and refit from the fitted values, once;
         ``result["fit"].attrs["boxes_grown"]`` counts them. With False, the fit warns instead.
+    select_points
+        After the fit, replace extended sources whose deblended light a point source explains as
+        well by point sources and refit (:func:`scarlet2.infer.selection.select_points_by_refit`);
+        ``result["fit"].attrs["points_selected"]`` counts them. One observation on the model's
+        grid only.
     fit_options
         Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
     """
@@ -104,6 +112,8 @@ def fit_dataset(
         if isinstance(model, str) and model not in MODELS:
             raise InputError(f"unknown model {model!r}; presets: {sorted(MODELS)}")
         opts = MODELS[model] if isinstance(model, str) else dict(model or {})
+        if select_points and not joint:  # chosen again after the fit: start extended
+            opts = {"point_threshold": SELECTED_POINT_THRESHOLD, **opts}
         if catalog is None:
             stage.set_description_str("detecting sources")
             positions = detect_positions(observations, frame)[0] if frame is not None else detect_peaks(obs)[0]
@@ -121,6 +131,15 @@ def fit_dataset(
         if grow_boxes:  # acted on below, not left to the user
             warnings.simplefilter("ignore", BoxLeakageWarning)
         fitted, info = fit(scene, obs, **fit_options)
+    selected = []
+    if select_points and not joint:
+        stage.set_description_str("point or extended")
+        with warnings.catch_warnings():
+            if grow_boxes:
+                warnings.simplefilter("ignore", BoxLeakageWarning)
+            refit, refit_info, selected = select_points_by_refit(fitted, obs, fit, **fit_options)
+        if selected or refit is not None:
+            fitted, info = refit, refit_info
     grown = 0
     if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
         bigger = grow_box_sizes(fitted)
@@ -147,6 +166,7 @@ def fit_dataset(
     stage.set_description_str("errors and catalog")
     result = build_result(named if joint else ds, obs, fitted, info, errors=errors)
     result["fit"].attrs["boxes_grown"] = int(grown)
+    result["fit"].attrs["points_selected"] = len(selected)
     stage.update()
     stage.close()
     return result

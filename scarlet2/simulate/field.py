@@ -16,16 +16,12 @@ import numpy as np
 import xarray as xr
 
 from ..labeled.schema import from_arrays
+from ._galsim import BLUE_SED, PIXEL_SCALE, RED_SED, STAR_SED, gsparams
 from .multires import tan_wcs
 
 BANDS = ("g", "r", "i", "z", "y")
-PIXEL_SCALE = 0.2  # arcsec per pixel
 PSF_FWHM = (0.85, 0.8, 0.7, 0.7, 0.75)  # arcsec, per band
 NOISE_RMS = (1.0, 1.0, 1.2, 1.5, 2.0)  # per pixel, per band
-#: Relative SEDs over BANDS: red (bulges, early types), blue (disks, star formers), stars.
-RED_SED = np.array([0.08, 0.15, 0.22, 0.26, 0.29])
-BLUE_SED = np.array([0.28, 0.25, 0.2, 0.15, 0.12])
-STAR_SED = np.array([0.15, 0.2, 0.22, 0.22, 0.21])
 
 
 @dataclasses.dataclass
@@ -87,7 +83,7 @@ def simulate_field(
     nb = len(BANDS)
     flux = np.zeros((n, nb))
     r_e = np.zeros(n)
-    gsp = galsim.GSParams(folding_threshold=2e-3, maxk_threshold=1e-3)
+    gsp = gsparams()
     objects = []
     for i in range(n):
         if kind[i] == "star":
