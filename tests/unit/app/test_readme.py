@@ -36,3 +36,17 @@ def test_several_instruments_example_runs_and_fits():
     assert info.converged and 0.9 < info.chi2_dof < 1.1
     fluxes = ns["sc"].simulate.source_fluxes(fitted)
     assert np.median(np.abs(fluxes / pair.truth["flux"] - 1)) < 0.1
+
+
+def test_galsim_blend_example_runs_and_deblends():
+    pytest.importorskip("galsim")
+    ns = _run_block("simulate_galsim_blend(seed=3)")
+    blend, result = ns["blend"], ns["result"]
+    cat = result["catalog"].to_dataset()
+    truth = blend.truth
+    # every true source found within 2 px, and its per-band flux close to the truth
+    d = np.hypot(truth["y"].values[:, None] - cat["y"].values, truth["x"].values[:, None] - cat["x"].values)
+    match = d.argmin(axis=1)
+    assert np.all(d.min(axis=1) < 2.0) and len(set(match)) == len(match)
+    df = cat["flux"].values[match] / truth["flux"].values - 1
+    assert np.median(np.abs(df)) < 0.06, np.round(df, 3)
