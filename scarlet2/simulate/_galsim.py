@@ -111,3 +111,20 @@ def add_stamp(image, stamp, origin):
     y0, x0 = origin
     h, w = stamp.shape
     image[y0 : y0 + h, x0 : x0 + w] += stamp
+
+
+def truth_variables(yx, wcs, flux, kind, r_e, snr, neighbour_distance) -> dict:
+    """The per-source truth both simulators report: pixel and sky centres, per-band flux, kind,
+    half-light radius (arcsec), S/N and distance to the nearest neighbour (pixels)."""
+    sky = wcs.pixel_to_world(yx[:, 1], yx[:, 0])
+    return {
+        "y": ("source", yx[:, 0]),
+        "x": ("source", yx[:, 1]),
+        "ra": ("source", sky.ra.deg),
+        "dec": ("source", sky.dec.deg),
+        "flux": (("source", "band"), flux),
+        "kind": ("source", np.asarray(kind).astype(str)),
+        "r_e": ("source", r_e),
+        "snr": ("source", snr),
+        "neighbour_distance": ("source", neighbour_distance),
+    }

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ..labeled.schema import from_arrays
-from ._galsim import BLUE_SED, PIXEL_SCALE, RED_SED, STAR_SED, gsparams
+from ._galsim import BLUE_SED, PIXEL_SCALE, RED_SED, STAR_SED, gsparams, truth_variables
 from .multires import tan_wcs
 
 BANDS = ("g", "r", "i", "z", "y")
@@ -132,7 +132,6 @@ def simulate_field(
     variance = np.broadcast_to(np.asarray(NOISE_RMS).reshape(-1, 1, 1) ** 2, (nb, ny, nx))
     ds = from_arrays(np.array(images), variance=variance, psf=np.array(psfs), bands=list(BANDS), wcs=wcs)
     ds.attrs["instrument"] = "simulated (scarlet2.simulate.simulate_field)"
-    sky = wcs.pixel_to_world(yx[:, 1], yx[:, 0])
     dist = np.full(n, np.inf)
     if n > 1:
         from scipy.spatial import cKDTree
@@ -141,15 +140,7 @@ def simulate_field(
         dist = d[:, 1]
     truth = xr.Dataset(
         {
-            "y": ("source", yx[:, 0]),
-            "x": ("source", yx[:, 1]),
-            "ra": ("source", sky.ra.deg),
-            "dec": ("source", sky.dec.deg),
-            "flux": (("source", "band"), flux),
-            "kind": ("source", kind.astype(str)),
-            "r_e": ("source", r_e),
-            "snr": ("source", np.sqrt(isolated_sq)),
-            "neighbour_distance": ("source", dist),
+            **truth_variables(yx, wcs, flux, kind, r_e, np.sqrt(isolated_sq), dist),
             "isolated": ("source", dist > isolation),
         },
         coords={"source": np.arange(n), "band": list(BANDS)},

@@ -132,20 +132,12 @@ def simulate_galsim_blend(
     variance = np.broadcast_to((rms**2)[:, None, None], (nb, ny, nx))
     ds = from_arrays(images.sum(0) + noise, variance=variance, psf=psf_images, bands=list(BANDS[:nb]), wcs=wcs)
     ds.attrs["instrument"] = "simulated (scarlet2.simulate.simulate_galsim_blend)"
-    sky = wcs.pixel_to_world(yx[:, 1], yx[:, 0])
     d = np.hypot(*(yx[:, None, :] - yx[None, :, :]).transpose(2, 0, 1))
     np.fill_diagonal(d, np.inf)
+    nearest = d.min(axis=1) if n > 1 else np.full(n, np.inf)
     truth = xr.Dataset(
         {
-            "y": ("source", yx[:, 0]),
-            "x": ("source", yx[:, 1]),
-            "ra": ("source", sky.ra.deg),
-            "dec": ("source", sky.dec.deg),
-            "flux": (("source", "band"), flux),
-            "kind": ("source", kind.astype(str)),
-            "r_e": ("source", r_e),
-            "snr": ("source", snr),
-            "neighbour_distance": ("source", d.min(axis=1) if n > 1 else np.full(n, np.inf)),
+            **_galsim.truth_variables(yx, wcs, flux, kind, r_e, snr, nearest),
             "image": (("source", "band", "y", "x"), images.astype(np.float32)),
         },
         coords={"source": np.arange(n), "band": list(BANDS[:nb])},
