@@ -86,13 +86,16 @@ _NEG_LAPLACIAN = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]
 
 def _separated(pix, min_separation):
     """Mask of the pixels (ordered brightest first) that lie more than ``min_separation`` from
-    every brighter one kept."""
-    keep = np.zeros(len(pix), bool)
-    kept = []
-    for j, p in enumerate(pix):
-        if not kept or np.min(np.hypot(*(np.asarray(kept) - p).T)) > min_separation:
-            keep[j] = True
-            kept.append(p)
+    every brighter one kept. Only pairs that close are visited (a k-d tree), so a large frame's
+    thousands of peaks cost no quadratic loop."""
+    from scipy.spatial import cKDTree
+
+    keep = np.ones(len(pix), bool)
+    close = [[] for _ in range(len(pix))]
+    for a, b in cKDTree(pix).query_pairs(min_separation) if len(pix) > 1 else ():
+        close[max(a, b)].append(min(a, b))  # the fainter one defers to the brighter
+    for j in range(len(pix)):
+        keep[j] = not any(keep[k] for k in close[j])
     return keep
 
 

@@ -108,6 +108,8 @@ def select_points_by_refit(scene: Scene, observation: Observation, fit, **fit_op
     back = [i for i, _, _ in trial if i not in keep]
     if not back:
         return candidate, info, sorted(sure + keep)
+    if not sure and not keep:  # nothing changes: the first fit stands
+        return None, None, []
     mixed = candidate.replace_sources([scene.sources[k] if k in back else s for k, s in enumerate(candidate.sources)])
     refit, info = fit(mixed, observation, **fit_options)
     return refit, info, sorted(sure + keep)
