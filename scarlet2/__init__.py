@@ -19,7 +19,8 @@ from .infer.objective import log_likelihood
 from .infer.optimize import FitInfo, fit
 from .infer.uncertainty import uncertainties
 from .labeled.fits import from_fits
-from .labeled.posterior import sample, summary
+from .labeled.posterior import posterior_observations, sample, summary
+from .labeled.predictive import colors, predictive, residual_chi2, total_flux
 from .labeled.results import detect, fit_dataset
 from .labeled.schema import from_arrays, get_wcs, to_observation, validate
 from .labeled.store import load_scene, open_dataset, save_scene, write_zarr
@@ -77,6 +78,11 @@ __all__ = [
     "fit_dataset",
     "sample",
     "summary",
+    "predictive",
+    "residual_chi2",
+    "colors",
+    "total_flux",
+    "posterior_observations",
     "free_parameters",
     "from_arrays",
     "from_fits",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import xarray as xr
 
-from .labeled import plot, results, schema
+from .labeled import plot, posterior, predictive, results, schema
 from .labeled.store import scene_from_dataset
 from .survey import driver
 
@@ -49,8 +49,8 @@ class ScarletDatasetAccessor:
 
 @xr.register_datatree_accessor("scarlet")
 class ScarletResultAccessor:
-    """``tree.scarlet``: fit results (DataTree with /model, /catalog, /fit, /scene), and trees
-    of observation Datasets to fit jointly."""
+    """``tree.scarlet``: fit results (DataTree with /model, /catalog, /fit, /scene), posterior
+    trees (/posterior, /sample_stats, ...) and trees of observation Datasets to fit jointly."""
 
     def __init__(self, tree: xr.DataTree):
         self._tree = tree
@@ -66,6 +66,26 @@ class ScarletResultAccessor:
     def sample(self, num_chains=4, num_warmup=500, num_samples=1000, seed=0, **options) -> xr.DataTree:
         """Posterior draws around this fit result's scene (:func:`scarlet2.sample`)."""
         return results.sample_result(self._tree, num_chains, num_warmup, num_samples, seed, **options)
+
+    def summary(self, var_names=None, interval=0.9):
+        """A posterior tree's table of means, sds, intervals, R-hat and ESS (:func:`scarlet2.summary`)."""
+        return posterior.summary(self._tree, var_names, interval)
+
+    def predictive(self, observation=None, **options) -> xr.DataArray:
+        """A posterior tree's lazy model cube (chain, draw, band, y, x) (:func:`scarlet2.predictive`)."""
+        return predictive.predictive(self._tree, observation, **options)
+
+    def residual_chi2(self, observation=None, **options) -> xr.DataArray:
+        """chi^2 of each posterior draw against the data (chain, draw), lazy."""
+        return predictive.residual_chi2(self._tree, observation, **options)
+
+    def colors(self, blue, red) -> xr.DataArray:
+        """Each posterior draw's colour ``blue - red`` per source, in magnitudes."""
+        return predictive.colors(self._tree, blue, red)
+
+    def total_flux(self) -> xr.DataArray:
+        """Each posterior draw's flux summed over bands, per source."""
+        return predictive.total_flux(self._tree)
 
     @property
     def catalog(self) -> xr.Dataset:

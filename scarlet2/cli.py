@@ -85,7 +85,9 @@ def _sample(args) -> int:
     t0 = time.perf_counter()
     check_output(args.out, overwrite=args.overwrite, inputs=[args.input])
     tree = xr.open_datatree(args.input, engine="zarr")
-    post = sample_result(tree, args.chains, args.warmup, args.samples, args.seed, progress=not args.quiet)
+    post = sample_result(
+        tree, args.chains, args.warmup, args.samples, args.seed, progress=not args.quiet, dense_mass=args.dense
+    )
     publish(post, args.out)
     print(
         f"scarlet2: {args.chains} chains x {args.samples} draws, {post.attrs['divergences']} divergences, "
@@ -212,6 +214,7 @@ def main(argv=None) -> int:
     s.add_argument("--warmup", type=int, default=500)
     s.add_argument("--samples", type=int, default=1000)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--dense", action="store_true", help="adapt a dense mass matrix (correlated parameters)")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_sample)

@@ -54,12 +54,24 @@ def _ess(x):
     w = np.mean(acov[:, 0] * n / (n - 1))
     var = w * (n - 1) / n + (np.var(x.mean(axis=1), ddof=1) if c > 1 else 0.0)
     rho = 1 - (w - acov.mean(axis=0)) / var
-    rho[0] = 1.0
-    # sum of consecutive pairs, truncated at the first negative pair, made monotone
-    pairs = rho[:-1:2] + rho[1::2]
-    stop = np.argmax(pairs < 0) if np.any(pairs < 0) else len(pairs)
-    pairs = np.minimum.accumulate(pairs[:stop]) if stop else pairs[:1]
-    tau = -1 + 2 * np.sum(pairs)
+    # Geyer's initial positive sequence over pairs (rho[t], rho[t + 1]), t even, up to the first
+    # pair with a negative sum; then the first element of that pair when it is positive (the
+    # correction for antithetic chains), and pair sums made non-increasing: Stan's and ArviZ's steps
+    keep = np.zeros(n)
+    keep[0], keep[1] = 1.0, rho[1]
+    even, odd, t = 1.0, rho[1], 1
+    while t < n - 3 and even + odd > 0:
+        even, odd = rho[t + 1], rho[t + 2]
+        if even + odd >= 0:
+            keep[t + 1], keep[t + 2] = even, odd
+        t += 2
+    last = t - 2
+    if even > 0:
+        keep[last + 1] = even
+    for t in range(1, last - 1, 2):
+        if keep[t + 1] + keep[t + 2] > keep[t - 1] + keep[t]:
+            keep[t + 1] = keep[t + 2] = (keep[t - 1] + keep[t]) / 2
+    tau = -1 + 2 * np.sum(keep[: last + 1]) + keep[last + 1]
     return float(c * n / max(tau, 1 / np.log10(c * n)))
 
 
@@ -70,7 +82,8 @@ def ess_bulk(x) -> float:
 
 
 def ess_tail(x) -> float:
-    """Tail effective sample size: the smaller of those of the 5% and 95% quantile indicators."""
+    """Tail effective sample size: the smaller of those of the 5% and 95% quantile indicators
+    (Vehtari et al.; ArviZ 0.8's ``summary`` takes the quantiles of its 89% interval instead)."""
     x = np.asarray(x, np.float64)
     if not np.all(np.isfinite(x)):
         return np.nan

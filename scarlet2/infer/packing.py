@@ -222,6 +222,12 @@ def _set_slots(scene, slots, values, dtype, with_new=False):
     return (out, new) if with_new else out
 
 
+def with_values(scene, values, dtype):
+    """``scene`` with each free slot (in ``free_slots`` order) set to its constrained value in
+    ``values`` (traceable): a posterior draw as a scene."""
+    return _set_slots(scene, free_slots(scene), values, dtype)
+
+
 def unpack_host(scene, u):
     """:func:`unpack` on the host with numpy transforms: no compiled program for the final
     scene (its many output buffers cost as much compile time as a fit chunk). Falls back to

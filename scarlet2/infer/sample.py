@@ -23,9 +23,9 @@ from ..model.parameter import free_slots
 from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.jit import compiled, platform, to_device
-from ..render.observe import prepare
+from ..render.observe import prepare, render_observed
 from .objective import loss_flat
-from .packing import FlatView, log_det_jacobian, pack_host, pack_stepsizes
+from .packing import FlatView, log_det_jacobian, pack_host, pack_stepsizes, with_values
 
 #: Chains start at the given (MAP) point plus this many step sizes of Gaussian jitter.
 INIT_JITTER = 0.1
@@ -46,14 +46,14 @@ class Samples:
     inverse_mass_matrix: np.ndarray
 
 
-def _warmup(keys, u0, scene, renderers, num_warmup: int, max_tree_depth: int):
+def _warmup(keys, u0, scene, renderers, num_warmup: int, max_tree_depth: int, dense_mass: bool):
     import blackjax
 
     def logdensity(u):
         return log_density_flat(u, scene, renderers)
 
     adapt = blackjax.window_adaptation(
-        blackjax.nuts, logdensity, is_mass_matrix_diagonal=True, max_num_doublings=max_tree_depth
+        blackjax.nuts, logdensity, is_mass_matrix_diagonal=not dense_mass, max_num_doublings=max_tree_depth
     )
 
     def one(key, u):
@@ -99,12 +99,15 @@ def sample(
     chunk: int = 250,
     progress: bool = True,
     max_tree_depth: int = 10,
+    dense_mass: bool = False,
 ) -> Samples:
     """NUTS draws of the scene's free parameters given the observations (flat, unconstrained).
 
     Chains start at ``scene`` (meant to be the MAP fit) jittered by :data:`INIT_JITTER` step
     sizes. ``max_tree_depth`` bounds NUTS's trajectory doublings (2^depth - 1 gradient
     evaluations per draw at most; ``sample_stats.tree_depth`` shows where draws hit it).
+    ``dense_mass`` adapts a dense mass matrix (for strongly correlated parameters, e.g. the
+    fluxes of close neighbours) instead of a diagonal one.
     Returns :class:`Samples`; :func:`scarlet2.labeled.posterior.posterior_tree` labels them.
     """
     if num_chains < 1 or num_warmup < 1 or num_samples < 1:
@@ -123,7 +126,7 @@ def sample(
     backend = platform(renderers[0].data)
     warm = compiled(_warmup, backend, iterative=True)
     keys = jax.random.split(k_warm, num_chains)
-    states, eps, inv_mass = warm(keys, to_device(u0, dtype), core, renderers, num_warmup, max_tree_depth)
+    states, eps, inv_mass = warm(keys, to_device(u0, dtype), core, renderers, num_warmup, max_tree_depth, dense_mass)
     draw = compiled(_draws, backend, iterative=True)
     from tqdm.auto import tqdm
 
@@ -164,4 +167,24 @@ def _constrained_batch(us, scene):
     return jax.vmap(lambda u: _constrained(u, scene))(us)
 
 
-__all__ = ["Samples", "constrained_draws", "log_density_flat", "sample"]
+def render_draws(scene: Scene, observation, values) -> np.ndarray:
+    """Model images (draw, band, y, x) of ``observation`` at each draw's constrained values.
+
+    ``values`` holds one array (draw, ...) per free slot, as :func:`constrained_draws` returns
+    them. One compiled program per (structure, number of draws): pass blocks of one size.
+    """
+    core, (renderer,) = prepare(scene, [observation])
+    dtype = renderer.data.dtype
+    values = [to_device(np.asarray(v), jnp.result_type(dtype, np.asarray(v).dtype)) for v in values]
+    return np.asarray(compiled(_render_batch, platform(renderer.data))(values, core, renderer))
+
+
+def _render_batch(values, scene, renderer):
+    def one(vals):
+        return render_observed(with_values(scene, vals, renderer.data.dtype), renderer)
+
+    # batches of draws, not all at once: a vmap over every draw holds as many canvases
+    return jax.lax.map(one, values, batch_size=8)
+
+
+__all__ = ["Samples", "constrained_draws", "log_density_flat", "render_draws", "sample"]

@@ -116,7 +116,10 @@ def test_sample_a_fit_result_through_the_accessor_and_the_cli(tmp_path):
     assert post["posterior"]["flux"].shape[:2] == (2, 200)
     sc.write_zarr(result, tmp_path / "fit.zarr")
     out = tmp_path / "post.zarr"
-    args = ["sample", str(tmp_path / "fit.zarr"), "--out", str(out), "--chains", "2", "--warmup", "200"]
+    args = ["sample", str(tmp_path / "fit.zarr"), "--out", str(out), "--chains", "2", "--warmup", "200", "--dense"]
     assert main([*args, "--samples", "200", "--quiet"]) == 0
     back = xr.open_datatree(out, engine="zarr")
     assert back["posterior"]["flux"].shape[:2] == (2, 200) and back.attrs["inference_library"] == "blackjax"
+    assert "dense mass matrix" in back.attrs["sampler"]
+    # one chunk holds every chain and draw of a variable (a block of it when large)
+    assert back["posterior"]["flux"].encoding["chunks"] == back["posterior"]["flux"].shape
