@@ -97,23 +97,22 @@ def run(problems=200, seed=0, x64=False, num_chains=2, num_warmup=300, num_sampl
     rng = np.random.default_rng(seed)
     frame = sc.Frame(BANDS, SHAPE)
     psf = np.asarray(sc.MoffatPSF(3.0).image((21, 21), n_bands=3), dtype)
-    blank = sc.Observation(np.zeros((3, *SHAPE), dtype), weights=np.ones((3, *SHAPE), dtype), psf=psf, bands=BANDS)
+    blank = sc.Observation(np.zeros((3, *SHAPE)), weights=np.ones((3, *SHAPE)), psf=psf, bands=BANDS, dtype=dtype)
     ranks, names, t0, t_first = [], None, time.perf_counter(), None
     for i in range(problems):
         truth_params = draw_truth(rng)
         truth = _scene(sc, dist, frame, truth_params, dtype)
         model = np.asarray(sc.render(truth, blank))
         data = (model + rng.normal(0, NOISE, model.shape)).astype(dtype)
-        obs = sc.Observation(data, weights=np.full(data.shape, NOISE**-2, dtype), psf=psf, bands=BANDS)
+        obs = sc.Observation(data, weights=np.full(data.shape, NOISE**-2), psf=psf, bands=BANDS, dtype=dtype)
         start = _scene(sc, dist, frame, nominal(), dtype)
         fitted, _ = sc.fit(start, obs, progress=False, max_iter=400)
         draws = sc.infer.sample.sample(
             fitted, obs, num_chains, num_warmup, num_samples, seed=seed * 100003 + i, progress=False
         )
         values, _ = constrained_draws(fitted, draws.positions)
-        true_values, _ = constrained_draws(truth, _flat(truth, dtype)[None, None])
         post = np.concatenate([v.reshape(num_chains, num_samples, -1) for v in values], axis=-1)
-        true = np.concatenate([v.reshape(-1) for v in true_values])
+        true = _true_values(truth, fitted, dtype)
         post = post[:, ::thin].reshape(-1, post.shape[-1])
         ranks.append(np.sum(post < true, axis=0))
         if names is None:
@@ -128,20 +127,37 @@ def run(problems=200, seed=0, x64=False, num_chains=2, num_warmup=300, num_sampl
     return np.array(ranks), names, n_draws, {"first_s": t_first, "total_s": time.perf_counter() - t0}
 
 
-def _flat(scene, dtype):
+def _true_values(truth, fitted, dtype):
+    """The truth in the fitted scene's parametrization: offsets are from each source's integer
+    origin, which is the nominal centre in the fitted scene and the rounded true centre in
+    the truth's."""
     from scarlet2.infer.packing import pack_host
+    from scarlet2.infer.sample import constrained_draws
 
-    return pack_host(scene, dtype)
+    values, _ = constrained_draws(truth, pack_host(truth, dtype)[None, None])
+    out = []
+    for v, name in zip(values, _slot_paths(fitted), strict=True):
+        if name.endswith(".offset"):
+            i = int(name.split("[")[1].split("]")[0])
+            v = np.asarray(truth.sources[i].center) - np.asarray(fitted.sources[i].origin)
+        out.append(np.reshape(v, -1))
+    return np.concatenate(out)
 
 
-def _names(scene):
+def _slot_paths(scene):
     from scarlet2.model.parameter import free_slots, parameter_names
 
     names = parameter_names(scene)
+    return [names[members[0]] for _, members in free_slots(scene)]
+
+
+def _names(scene):
+    from scarlet2.model.parameter import free_slots
+
     out = []
-    for rep, members in free_slots(scene):
+    for (rep, _), path in zip(free_slots(scene), _slot_paths(scene), strict=True):
         n = int(np.prod(np.shape(rep.value), dtype=int))
-        out += [names[members[0]] + (f"[{k}]" if n > 1 else "") for k in range(n)]
+        out += [path + (f"[{k}]" if n > 1 else "") for k in range(n)]
     return out
 
 

@@ -2,8 +2,9 @@
 
 The log density of the flat vector u is the log-likelihood of every observation, each free
 parameter's log prior and each constraint's log |Jacobian| (:func:`log_density_flat`). Chains
-are vmapped on one device: window adaptation (step size and a diagonal mass matrix) runs as one
-compiled scan, sampling as compiled scans of ``chunk`` draws with a progress bar between them.
+are vmapped, and spread over the devices when there are several (:func:`chain_sharding`):
+window adaptation (step size and a diagonal or dense mass matrix) runs as one compiled scan,
+sampling as compiled scans of ``chunk`` draws with a progress bar between them.
 Scene and renderers are arguments of the compiled functions, so a second ``sample`` of a scene
 of the same structure does not compile again.
 
@@ -33,7 +34,8 @@ INIT_JITTER = 0.1
 
 def log_density_flat(u, scene: Scene, renderers):
     """Log posterior density of the flat unconstrained vector ``u`` (traceable)."""
-    return -loss_flat(u, scene, renderers) + log_det_jacobian(scene, u)
+    # in u's precision: a prior with float64 numbers must not widen a float32 chain
+    return (-loss_flat(u, scene, renderers) + log_det_jacobian(scene, u)).astype(u.dtype)
 
 
 @dataclasses.dataclass
@@ -125,14 +127,17 @@ def sample(
     k_warm, k_draw = jax.random.split(key)
     backend = platform(renderers[0].data)
     warm = compiled(_warmup, backend, iterative=True)
-    keys = jax.random.split(k_warm, num_chains)
-    states, eps, inv_mass = warm(keys, to_device(u0, dtype), core, renderers, num_warmup, max_tree_depth, dense_mass)
+    spread = chain_sharding(backend, num_chains)
+    keys = _put(jax.random.split(k_warm, num_chains), spread)
+    u0 = _put(to_device(u0, dtype), spread)
+    states, eps, inv_mass = warm(keys, u0, core, renderers, num_warmup, max_tree_depth, dense_mass)
     draw = compiled(_draws, backend, iterative=True)
     from tqdm.auto import tqdm
 
     positions, stats = [], []
     n_chunks = -(-num_samples // chunk)
     keys = jax.random.split(k_draw, n_chunks * num_chains).reshape(n_chunks, num_chains, -1)
+    keys = [_put(k, spread) for k in keys]
     with tqdm(total=num_samples, disable=not progress, desc="sampling", unit="draw") as bar:
         for c in range(n_chunks):
             states, (pos, st) = draw(keys[c], states, eps, inv_mass, core, renderers, chunk, max_tree_depth)
@@ -143,6 +148,21 @@ def sample(
     stats = {k: np.concatenate([s[k] for s in stats], axis=1)[:, :num_samples] for k in stats[0]}
     stats["step_size"] = np.broadcast_to(np.asarray(eps)[:, None], positions.shape[:2]).copy()
     return Samples(positions, stats, np.asarray(eps), np.asarray(inv_mass))
+
+
+def chain_sharding(backend: str, num_chains: int):
+    """A sharding that spreads the chain axis over the backend's devices, or None with one
+    device (or a number of chains they do not divide): the vmapped chains then run in
+    parallel, each device its share, in the same compiled program."""
+    devices = jax.devices(backend)
+    if len(devices) < 2 or num_chains % len(devices):
+        return None
+    mesh = jax.sharding.Mesh(np.array(devices), ("chain",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chain"))
+
+
+def _put(x, sharding):
+    return x if sharding is None else jax.device_put(x, sharding)
 
 
 def _constrained(u, scene):
@@ -187,4 +207,4 @@ def _render_batch(values, scene, renderer):
     return jax.lax.map(one, values, batch_size=8)
 
 
-__all__ = ["Samples", "constrained_draws", "log_density_flat", "render_draws", "sample"]
+__all__ = ["Samples", "chain_sharding", "constrained_draws", "log_density_flat", "render_draws", "sample"]
