@@ -99,9 +99,6 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
     def body(carry):
         s, hist, i = carry
         loss, g = grad_fn(s.u, scene, renderers)
-        # a prior whose parameters are wider than the data (float64 numbers under x64, float32
-        # data) would widen the loss: keep the fit's precision
-        loss, g = loss.astype(s.loss.dtype), g.astype(s.u.dtype)
         updates, opt_state = optimizer.update(g, s.opt_state, s.u)
         u = s.u + stepsizes * updates
         rel = jnp.abs(s.loss - loss) / jnp.abs(loss)

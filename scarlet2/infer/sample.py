@@ -34,8 +34,7 @@ INIT_JITTER = 0.1
 
 def log_density_flat(u, scene: Scene, renderers):
     """Log posterior density of the flat unconstrained vector ``u`` (traceable)."""
-    # in u's precision: a prior with float64 numbers must not widen a float32 chain
-    return (-loss_flat(u, scene, renderers) + log_det_jacobian(scene, u)).astype(u.dtype)
+    return -loss_flat(u, scene, renderers) + log_det_jacobian(scene, u)
 
 
 @dataclasses.dataclass
@@ -117,7 +116,9 @@ def sample(
             f"num_chains, num_warmup and num_samples must be >= 1, got {num_chains}, {num_warmup}, {num_samples}"
         )
     core, renderers = prepare(scene, observations)
-    dtype = renderers[0].data.dtype
+    # BlackJAX draws momenta and step sizes in JAX's default float: under x64 a float32 chain
+    # would be widened mid-trajectory, so the chain runs in float64 there (the data stay as given)
+    dtype = np.promote_types(renderers[0].data.dtype, jax.dtypes.canonicalize_dtype(np.float64))
     u = pack_host(core, dtype)
     if u.size == 0:
         raise InputError("The scene has no free parameters: there is nothing to sample")
@@ -187,15 +188,14 @@ def _constrained_batch(us, scene):
     return jax.vmap(lambda u: _constrained(u, scene))(us)
 
 
-def render_draws(scene: Scene, observation, values) -> np.ndarray:
-    """Model images (draw, band, y, x) of ``observation`` at each draw's constrained values.
+def render_draws(core: Scene, renderer, values) -> np.ndarray:
+    """Model images (draw, band, y, x) through one renderer at each draw's constrained values.
 
-    ``values`` holds one array (draw, ...) per free slot, as :func:`constrained_draws` returns
-    them. One compiled program per (structure, number of draws): pass blocks of one size.
+    ``core, (renderer,) = prepare(scene, [observation])`` once; ``values`` holds one array
+    (draw, ...) per free slot, as :func:`constrained_draws` returns them. One compiled program
+    per (structure, number of draws): pass blocks of one size.
     """
-    core, (renderer,) = prepare(scene, [observation])
-    dtype = renderer.data.dtype
-    values = [to_device(np.asarray(v), jnp.result_type(dtype, np.asarray(v).dtype)) for v in values]
+    values = [to_device(v, renderer.data.dtype) for v in values]
     return np.asarray(compiled(_render_batch, platform(renderer.data))(values, core, renderer))
 
 

@@ -16,6 +16,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..infer.sample import render_draws
+from ..render.observe import prepare
 from .posterior import posterior_observations, variable_names
 from .schema import attach_wcs
 from .store import scene_from_dataset
@@ -44,13 +45,17 @@ def predictive(
 
     ``observation`` names one of the posterior's observations (needed when it has several).
     """
-    obs = _observation(post, observation)
+    return _cube(post, _observation(post, observation), draws_per_block)
+
+
+def _cube(post, obs, draws_per_block):
     scene = scene_from_dataset(post["scene"].to_dataset(), where="posterior scene")
     posterior = post["posterior"].to_dataset()
     names = variable_names(scene)
     missing = [n for n in names if n not in posterior]
     if missing:
         raise InputError(f"posterior: no variables {missing} for the free parameters of its scene")
+    core, (renderer,) = prepare(scene, [obs])  # once: every block renders through it
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     block = max(1, min(draws_per_block, n_draw))
     shape = (len(obs.bands), *obs.data.shape[-2:])
@@ -61,7 +66,7 @@ def predictive(
         values = [np.asarray(posterior[n].isel(sel).values) for n in names]
         pad = block - (stop - start)  # pad to the block size: one program for every block
         values = [np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) if pad else v for v in values]
-        return render_draws(scene, obs, values)[: stop - start][None]
+        return render_draws(core, renderer, values)[: stop - start][None]
 
     rows = []
     for c in range(n_chain):
@@ -83,11 +88,13 @@ def predictive(
     return attach_wcs(out, obs.wcs)["model"]
 
 
-def residual_chi2(post: xr.DataTree, observation: str | None = None, **options) -> xr.DataArray:
+def residual_chi2(
+    post: xr.DataTree, observation: str | None = None, draws_per_block: int = DRAWS_PER_BLOCK
+) -> xr.DataArray:
     """chi^2 of each draw's model against the observed data (chain, draw), lazy like
     :func:`predictive`; ``attrs["dof"]`` counts the unmasked pixels."""
     obs = _observation(post, observation)
-    cube = predictive(post, observation, **options)
+    cube = _cube(post, obs, draws_per_block)
     weights = xr.DataArray(np.asarray(obs.weights), dims=("band", "y", "x"))
     data = xr.DataArray(np.asarray(obs.data), dims=("band", "y", "x"))
     out = (weights * (cube.drop_vars("wcs", errors="ignore") - data) ** 2).sum(("band", "y", "x"))

@@ -82,7 +82,9 @@ class Parameter(eqx.Module):
     def log_prior(self):
         if self.prior is None:
             return jnp.zeros((), self.value.dtype)
-        return jnp.sum(self.prior.log_prob(self.value))
+        # in the value's precision: a prior built from float64 numbers (under x64) must not
+        # widen a float32 fit's loss or a float32 chain's log density
+        return jnp.sum(self.prior.log_prob(self.value)).astype(self.value.dtype)
 
     def __jax_array__(self):
         return self.value
