@@ -9,7 +9,7 @@ from ..model.scene import Scene
 from ..ops.jit import compiled, platform
 from ..render.canvas import render_canvas, render_sky, stack_values
 from ..render.observe import prepare
-from .packing import FlatView
+from .packing import FlatView, log_det_jacobian
 
 
 def log_likelihood_core(scene: Scene, renderers, stack=stack_values) -> Float[Array, ""]:
@@ -29,6 +29,12 @@ def loss_flat(u: Float[Array, " n"], scene: Scene, renderers) -> Float[Array, ""
     return neg_log_posterior_core(view.scene, renderers, view.stack)
 
 
+def log_density_flat(u: Float[Array, " n"], scene: Scene, renderers) -> Float[Array, ""]:
+    """Log posterior density of the flat unconstrained vector ``u``: what the sampler explores,
+    the negative loss plus each constraint's log |Jacobian| (traceable)."""
+    return -loss_flat(u, scene, renderers) + log_det_jacobian(scene, u)
+
+
 def chi2_core(scene: Scene, renderers) -> Float[Array, ""]:
     return compiled(_chi2, platform(renderers[0].data))(scene, renderers)
 
@@ -43,4 +49,11 @@ def log_likelihood(scene: Scene, observations) -> Float[Array, ""]:
     return -0.5 * chi2_core(core, renderers)
 
 
-__all__ = ["chi2_core", "log_likelihood", "log_likelihood_core", "loss_flat", "neg_log_posterior_core"]
+__all__ = [
+    "chi2_core",
+    "log_density_flat",
+    "log_likelihood",
+    "log_likelihood_core",
+    "loss_flat",
+    "neg_log_posterior_core",
+]

@@ -1,12 +1,14 @@
 """Posterior sampling with BlackJAX NUTS in the packed unconstrained space that ``fit`` uses.
 
 The log density of the flat vector u is the log-likelihood of every observation, each free
-parameter's log prior and each constraint's log |Jacobian| (:func:`log_density_flat`). Chains
-are vmapped, and spread over the devices when there are several (:func:`chain_sharding`):
-window adaptation (step size and a diagonal or dense mass matrix) runs as one compiled scan,
-sampling as compiled scans of ``chunk`` draws with a progress bar between them.
-Scene and renderers are arguments of the compiled functions, so a second ``sample`` of a scene
-of the same structure does not compile again.
+parameter's log prior and each constraint's log |Jacobian| (:func:`log_density_flat`). The
+chains run in whitened coordinates z, ``u = center + L z`` with ``L L^T`` the inverse Hessian at
+the MAP point (:mod:`.precondition`), so that the warmup starts from the right scales and
+correlations. Chains are vmapped, and spread over the devices when there are several
+(:func:`chain_sharding`): window adaptation (step size and a diagonal or dense mass matrix)
+runs as one compiled scan, sampling as compiled scans of ``chunk`` draws with a progress bar
+between them. Scene, renderers and the whitening map are arguments of the compiled functions,
+so a second ``sample`` of a scene of the same structure does not compile again.
 
 Needs BlackJAX (``pip install scarlet2[sample]``).
 """
@@ -25,16 +27,16 @@ from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.jit import compiled, platform, to_device
 from ..render.observe import prepare, render_observed
-from .objective import loss_flat
-from .packing import FlatView, log_det_jacobian, pack_host, pack_stepsizes, with_values
+from .objective import log_density_flat
+from .packing import FlatView, pack_host, pack_stepsizes, with_values
+from .precondition import laplace
 
-#: Chains start at the given (MAP) point plus this many step sizes of Gaussian jitter.
-INIT_JITTER = 0.1
+#: Chains start at the given (MAP) point plus Gaussian jitter of this many 1-sigma (Fisher)
+#: errors along each well-determined direction of the posterior.
+INIT_JITTER = 0.5
 
-
-def log_density_flat(u, scene: Scene, renderers):
-    """Log posterior density of the flat unconstrained vector ``u`` (traceable)."""
-    return -loss_flat(u, scene, renderers) + log_det_jacobian(scene, u)
+#: Without a usable Hessian (not finite), chains start this many parameter step sizes away.
+FALLBACK_JITTER = 0.1
 
 
 @dataclasses.dataclass
@@ -44,14 +46,22 @@ class Samples:
     positions: np.ndarray
     stats: dict
     step_size: np.ndarray
-    inverse_mass_matrix: np.ndarray
+    inverse_mass_matrix: np.ndarray  # per chain, in the whitened coordinates z
+    center: np.ndarray  # of the whitened coordinates: the sampling density's mode
+    whitening: np.ndarray  # L of u = center + L z
 
 
-def _warmup(keys, u0, scene, renderers, num_warmup: int, max_tree_depth: int, dense_mass: bool):
+def _whitened(center, white, scene, renderers):
+    def logdensity(z):
+        return log_density_flat(center + white @ z, scene, renderers)
+
+    return logdensity
+
+
+def _warmup(keys, z0, center, white, scene, renderers, num_warmup: int, max_tree_depth: int, dense_mass: bool):
     import blackjax
 
-    def logdensity(u):
-        return log_density_flat(u, scene, renderers)
+    logdensity = _whitened(center, white, scene, renderers)
 
     adapt = blackjax.window_adaptation(
         blackjax.nuts, logdensity, is_mass_matrix_diagonal=not dense_mass, max_num_doublings=max_tree_depth
@@ -61,14 +71,13 @@ def _warmup(keys, u0, scene, renderers, num_warmup: int, max_tree_depth: int, de
         (state, params), _ = adapt.run(key, u, num_steps=num_warmup)
         return state, params["step_size"], params["inverse_mass_matrix"]
 
-    return jax.vmap(one)(keys, u0)
+    return jax.vmap(one)(keys, z0)
 
 
-def _draws(keys, states, step_size, inv_mass, scene, renderers, n: int, max_tree_depth: int):
+def _draws(keys, states, step_size, inv_mass, center, white, scene, renderers, n: int, max_tree_depth: int):
     import blackjax
 
-    def logdensity(u):
-        return log_density_flat(u, scene, renderers)
+    logdensity = _whitened(center, white, scene, renderers)
 
     def chain(key, state, eps, m):
         kernel = blackjax.nuts(logdensity, step_size=eps, inverse_mass_matrix=m, max_num_doublings=max_tree_depth).step
@@ -83,7 +92,7 @@ def _draws(keys, states, step_size, inv_mass, scene, renderers, n: int, max_tree
                 "tree_depth": info.num_trajectory_expansions,
                 "energy": info.energy,
             }
-            return s, (s.position, stats)
+            return s, (center + white @ s.position, stats)
 
         return jax.lax.scan(step, state, jax.random.split(key, n))
 
@@ -104,8 +113,9 @@ def sample(
 ) -> Samples:
     """NUTS draws of the scene's free parameters given the observations (flat, unconstrained).
 
-    Chains start at ``scene`` (meant to be the MAP fit) jittered by :data:`INIT_JITTER` step
-    sizes. ``max_tree_depth`` bounds NUTS's trajectory doublings (2^depth - 1 gradient
+    Chains run in coordinates whitened by the curvature at ``scene`` (meant to be the MAP
+    fit; :mod:`scarlet2.infer.precondition`) and start there, jittered by :data:`INIT_JITTER`
+    Fisher errors. ``max_tree_depth`` bounds NUTS's trajectory doublings (2^depth - 1 gradient
     evaluations per draw at most; ``sample_stats.tree_depth`` shows where draws hit it).
     ``dense_mass`` adapts a dense mass matrix (for strongly correlated parameters, e.g. the
     fluxes of close neighbours) instead of a diagonal one.
@@ -122,16 +132,18 @@ def sample(
     u = pack_host(core, dtype)
     if u.size == 0:
         raise InputError("The scene has no free parameters: there is nothing to sample")
+    u, white, jitter = _whitening(u, core, renderers)
     rng = np.random.default_rng(seed)
-    u0 = u + INIT_JITTER * pack_stepsizes(core, dtype) * rng.standard_normal((num_chains, u.size)).astype(dtype)
+    z0 = (jitter * rng.standard_normal((num_chains, u.size))).astype(dtype)
     key = jax.random.PRNGKey(seed)
     k_warm, k_draw = jax.random.split(key)
     backend = platform(renderers[0].data)
     warm = compiled(_warmup, backend, iterative=True)
     spread = chain_sharding(backend, num_chains)
     keys = _put(jax.random.split(k_warm, num_chains), spread)
-    u0 = _put(to_device(u0, dtype), spread)
-    states, eps, inv_mass = warm(keys, u0, core, renderers, num_warmup, max_tree_depth, dense_mass)
+    z0 = _put(to_device(z0, dtype), spread)
+    center, white = to_device(u, dtype), to_device(white, dtype)
+    states, eps, inv_mass = warm(keys, z0, center, white, core, renderers, num_warmup, max_tree_depth, dense_mass)
     draw = compiled(_draws, backend, iterative=True)
     from tqdm.auto import tqdm
 
@@ -141,14 +153,28 @@ def sample(
     keys = [_put(k, spread) for k in keys]
     with tqdm(total=num_samples, disable=not progress, desc="sampling", unit="draw") as bar:
         for c in range(n_chunks):
-            states, (pos, st) = draw(keys[c], states, eps, inv_mass, core, renderers, chunk, max_tree_depth)
+            states, (pos, st) = draw(
+                keys[c], states, eps, inv_mass, center, white, core, renderers, chunk, max_tree_depth
+            )
             positions.append(np.asarray(pos))
             stats.append({k: np.asarray(v) for k, v in st.items()})
             bar.update(min(chunk, num_samples - c * chunk))
     positions = np.concatenate(positions, axis=1)[:, :num_samples]
     stats = {k: np.concatenate([s[k] for s in stats], axis=1)[:, :num_samples] for k in stats[0]}
     stats["step_size"] = np.broadcast_to(np.asarray(eps)[:, None], positions.shape[:2]).copy()
-    return Samples(positions, stats, np.asarray(eps), np.asarray(inv_mass))
+    return Samples(positions, stats, np.asarray(eps), np.asarray(inv_mass), np.asarray(center), np.asarray(white))
+
+
+def _whitening(u, core, renderers):
+    """The center and whitening map ``L`` of the chains' coordinates and the start jitter per
+    whitened coordinate; without a usable Hessian, the fit's point, the parameters' step sizes
+    and :data:`FALLBACK_JITTER`."""
+    found = laplace(u, core, renderers)
+    if found is None:
+        return u, np.diag(pack_stepsizes(core, u.dtype)), np.full(u.size, FALLBACK_JITTER)
+    center, white, determined = found
+    # along degenerate directions the curvature's scale is only a bound: start at the mode there
+    return center, white, np.where(determined, INIT_JITTER, 0.0)
 
 
 def chain_sharding(backend: str, num_chains: int):

@@ -78,8 +78,15 @@ def test_arviz_reads_the_tree(posterior):
     assert len(theirs) == len(ours) == 6
     n = post["posterior"].sizes["chain"] * post["posterior"].sizes["draw"]
     ours["sd"] *= np.sqrt((n - 1) / n)  # ArviZ's sd divides by n, ours by n - 1
-    for col in ("mean", "sd", "ess_bulk", "r_hat"):
+    for col in ("mean", "sd", "ess_bulk"):
         np.testing.assert_allclose(theirs[col].values.astype(float), ours[col].values, rtol=1e-4, err_msg=col)
+    # ArviZ folds the draws around their median in the draws' precision (float32 here), where
+    # rounding and ties move the tail R-hat by ~3e-4; ours folds in float64, as ArviZ does on
+    # float64 draws
+    wide = post.copy()
+    wide["posterior"] = post["posterior"].to_dataset().astype(np.float64)
+    r_hat = azs.summary(wide, var_names=["flux"], round_to="none")["r_hat"].values.astype(float)
+    np.testing.assert_allclose(r_hat, ours["r_hat"].values, rtol=1e-6)
     # the tail ESS at the 5% and 95% quantiles (Vehtari et al. 2021); ArviZ's summary uses its 89% interval's
     tail = azs.ess(post, var_names=["flux"], method="tail", prob=0.05)["flux"].values.ravel()
     np.testing.assert_allclose(tail, ours["ess_tail"].values, rtol=1e-4)
