@@ -28,7 +28,7 @@ from .model.constraints import Interval, Positive, Real, Simplex, UnitDisk
 from .model.frame import Frame
 from .model.morphology import ArrayMorphology, Gaussian, Point, Sersic, Spergel
 from .model.observation import Observation
-from .model.parameter import Parameter, free_parameters, parameter_names, parameters
+from .model.parameter import Parameter, free_parameters, parameter_names, parameters, with_free
 from .model.psf import ArrayPSF, GaussianPSF, MoffatPSF
 from .model.scene import Scene
 from .model.source import Background, Component, PointSource, Source
@@ -105,5 +105,6 @@ __all__ = [
     "to_observation",
     "uncertainties",
     "validate",
+    "with_free",
     "write_zarr",
 ]

@@ -115,6 +115,8 @@ def scene_to_json(scene) -> tuple[str, dict[str, np.ndarray]]:
             return {"__class__": name, "fields": {f.name: enc(getattr(x, f.name)) for f in dataclasses.fields(x)}}
         if name in PRIOR_TYPES and type(x).__module__.startswith("numpyro.distributions"):
             return {"__dist__": name, "args": {k: enc(getattr(x, k)) for k in x.arg_constraints}}
+        if name == "Independent" and type(x).__module__.startswith("numpyro.distributions"):  # .to_event(n)
+            return {"__dist__": name, "base": enc(x.base_dist), "event_ndims": int(x.reinterpreted_batch_ndims)}
         raise TypeError(f"cannot store a {type(x).__module__}.{type(x).__qualname__} in a scene")
 
     structure = {"format": FORMAT, "scene": enc(scene)}
@@ -202,6 +204,14 @@ def scene_from_json(text: str, arrays: Mapping[str, np.ndarray], where: str = "s
         import numpyro.distributions as nd
 
         name = x["__dist__"]
+        if name == "Independent":
+            base, ndims = dec(x.get("base"), f"{path}.base"), x.get("event_ndims")
+            if not isinstance(base, nd.Distribution) or not isinstance(ndims, int) or not 0 <= ndims <= 8:
+                raise StoreError(f"{where}: entry {path} (Independent) needs a stored prior and 0..8 event dims")
+            try:
+                return base.to_event(ndims)
+            except ValueError as err:
+                raise StoreError(f"{where}: entry {path} (Independent): {err}") from None
         if fmt == READABLE_FORMATS[0]:  # format /1 wrote the class's module path
             legacy = {f"{getattr(nd, n).__module__}.{n}": n for n in PRIOR_TYPES}
             short = legacy.get(name) if isinstance(name, str) else None

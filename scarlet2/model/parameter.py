@@ -167,6 +167,38 @@ def set_values(tree, values):
     return replace_free(tree, iter(new))
 
 
+def with_free(tree, names, priors=None):
+    """``tree`` with only the Parameters at ``names`` free and every other one fixed; ``priors``
+    maps paths (free or not) to the distributions set on them.
+
+    Paths are those of :func:`parameter_names` with ``free=False``, e.g. ``"sources[1].offset"``:
+    ``with_free(scene, ["sources[1].spectrum", "sources[1].offset"])`` samples a star's
+    spectrum and centre with its neighbours held at their fitted shape and flux.
+    """
+    priors = dict(priors or {})
+    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_parameter)
+    paths = [jax.tree_util.keystr(path).lstrip(".") for path, leaf in flat if is_parameter(leaf)]
+    unknown = sorted((set(names) | set(priors)) - set(paths))
+    if unknown:
+        raise InputError(f"no parameters at {unknown}; the tree's parameters are {paths}")
+    keep = set(names)
+    leaves = []
+    for path, leaf in flat:
+        if is_parameter(leaf):
+            name = jax.tree_util.keystr(path).lstrip(".")
+            leaf = Parameter(
+                leaf.value,
+                leaf.constraint,
+                prior=priors.get(name, leaf.prior),
+                fixed=name not in keep,
+                stepsize=leaf.stepsize,
+                dtype=leaf.value.dtype,
+                share=leaf.share,
+            )
+        leaves.append(leaf)
+    return jax.tree.unflatten(treedef, leaves)
+
+
 def log_prior(tree):
     """Sum of the free parameters' log priors (a shared parameter counts once)."""
     terms = [p.log_prior() for p, _ in free_slots(tree) if p.prior is not None]

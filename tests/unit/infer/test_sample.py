@@ -123,3 +123,45 @@ def test_sample_a_fit_result_through_the_accessor_and_the_cli(tmp_path):
     assert "dense mass matrix" in back.attrs["sampler"]
     # one chunk holds every chain and draw of a variable (a block of it when large)
     assert back["posterior"]["flux"].encoding["chunks"] == back["posterior"]["flux"].shape
+
+
+def test_with_free_samples_only_the_named_parameters():
+    import numpyro.distributions as dist
+
+    _, fitted, obs = _problem(2)
+    star = ["sources[1].offset", "sources[1].components[0].spectrum"]
+    assert set(star) <= set(sc.parameter_names(fitted, free=False))
+    offset = np.asarray(fitted.sources[1].offset.value)
+    held = sc.with_free(fitted, star, priors={"sources[1].offset": dist.Normal(offset, 0.5).to_event(1)})
+    assert sc.parameter_names(held) == star
+    assert held.sources[1].offset.prior is not None and held.sources[0].components[0].spectrum.fixed
+    post = sc.sample(held, obs, num_chains=2, num_warmup=100, num_samples=100, seed=0, progress=False)
+    flux = post["posterior"]["flux"].values
+    spread = np.ptp(flux, axis=(0, 1))  # (source, band)
+    assert np.all(spread[0] == 0) and np.all(spread[1] > 0)  # the galaxy held, the star sampled
+    from scarlet2.labeled.store import scene_from_dataset
+
+    back = scene_from_dataset(post["scene"].to_dataset()).sources[1].offset.prior  # a .to_event prior is stored
+    assert type(back).__name__ == "Independent" and back.event_shape == (2,)
+    np.testing.assert_array_equal(np.asarray(back.base_dist.loc), offset)
+    with pytest.raises(sc.InputError, match=r"sources\[7\]\.offset"):
+        sc.with_free(fitted, ["sources[7].offset"])
+
+
+def test_chains_run_whitened_at_the_mode_of_the_sampling_density():
+    from scarlet2.infer.objective import log_density_flat
+    from scarlet2.infer.packing import pack_host
+    from scarlet2.infer.precondition import laplace, local_quadratic
+    from scarlet2.render.observe import prepare
+
+    _, fitted, obs = _problem(4)
+    core, renderers = prepare(fitted, [obs])
+    u = pack_host(core)
+    center, white, determined = laplace(u, core, renderers)
+    assert determined.all()
+    _, g, h = local_quadratic(center, core, renderers)
+    # at the mode: the Newton step is below 0.1 sigma, and L L^T is the inverse Hessian there
+    assert np.linalg.norm(white.T @ g) < 0.1
+    np.testing.assert_allclose(white @ white.T @ h, np.eye(u.size), atol=2e-3)
+    # the density with the constraints' Jacobians peaks away from the fit's optimum
+    assert float(log_density_flat(center, core, renderers)) > float(log_density_flat(u, core, renderers))
