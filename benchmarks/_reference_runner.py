@@ -14,16 +14,14 @@ import numpy as np
 from _runner_common import CompileClock, emit
 
 
-def main(case_path, n_iter):
+def quickstart(d):
+    """The reference quickstart's observation and scene (with its fit Parameters) for a case."""
     import jax.numpy as jnp
     from numpyro.distributions import constraints
 
     import scarlet2 as s2
 
-    clock = CompileClock()
-
     s2.set_validation(False)
-    d = np.load(case_path)
     obs = s2.Observation(
         jnp.asarray(d["images"]),
         weights=jnp.asarray(d["weights"]),
@@ -33,7 +31,6 @@ def main(case_path, n_iter):
     frame = s2.Frame.from_observations(obs)
     obs.match(frame)
     points = set(d["point_sources"].tolist())
-    t0 = time.perf_counter()
     with s2.Scene(frame) as scene:
         for i, (y, x) in enumerate(d["positions"]):
             center = jnp.array([y, x])
@@ -56,6 +53,18 @@ def main(case_path, n_iter):
             else:
                 morph = getattr(src.morphology, "data", src.morphology)
                 s2.Parameter(morph, name=f"morph:{i}", constraint=constraints.unit_interval, stepsize=1e-2)
+    return obs, scene
+
+
+def main(case_path, n_iter):
+    import jax.numpy as jnp
+
+    import scarlet2 as s2
+
+    clock = CompileClock()
+    d = np.load(case_path)
+    t0 = time.perf_counter()
+    obs, scene = quickstart(d)
     t_init = time.perf_counter() - t0
     times, compile_times = [], []
     clock.take()
