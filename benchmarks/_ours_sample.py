@@ -44,7 +44,8 @@ def main(case, out, chains, warmup, samples, precision):
             name = f"sources[{first + i}].components[{c}].spectrum"
             upper = max(500.0, 5 * float(np.max(comp.spectrum.value)))
             names.append(name)
-            priors[name] = dist.Uniform(np.zeros(len(d["bands"]), dtype), np.full(len(d["bands"]), upper, dtype)).to_event(1)
+            n_bands = len(d["bands"])
+            priors[name] = dist.Uniform(np.zeros(n_bands, dtype), np.full(n_bands, upper, dtype)).to_event(1)
     star = scene.sources[first + rows[0]]
     name = f"sources[{first + rows[0]}].offset"
     names.append(name)
@@ -54,7 +55,7 @@ def main(case, out, chains, warmup, samples, precision):
     walls = []
     for seed in range(2):
         t0 = time.perf_counter()
-        post = sc.sample(held, obs, num_chains=chains, num_warmup=warmup, num_samples=samples, seed=seed, progress=False)
+        post = sc.sample(held, obs, chains, warmup, samples, seed=seed, progress=False)
         walls.append(time.perf_counter() - t0)
     flux = post["posterior"]["flux"].values[:, :, rows]  # (chain, draw, source, band): catalogue rows
     center_var = next(v for v in post["posterior"].data_vars if "offset" in v)

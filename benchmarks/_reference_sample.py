@@ -26,8 +26,9 @@ def main(case, out, chains, warmup, samples, validation, precision):
     import numpyro.distributions as dist
 
     numpyro.enable_validation(validation == "on")  # numpyro's default is on
-    import scarlet2 as s2
     from _reference_runner import quickstart
+
+    import scarlet2 as s2
 
     d = np.load(case)
     obs, scene = quickstart(d)
