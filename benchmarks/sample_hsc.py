@@ -67,9 +67,27 @@ def main(argv=None):
         "step_size": [float(s) for s in stats["step_size"].isel(draw=0).values],
         "sd_over_fisher": np.round(sd / fisher, 3).tolist(),
     }  # fmt: skip
+    record["sd_over_fisher_params"] = _parameter_ratios(result, post)
     print(json.dumps(record, indent=1))
     with Path(a.out).open("a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def _parameter_ratios(result, post) -> dict:
+    """Posterior sd over Fisher error of every free parameter (constrained space), by path."""
+    import scarlet2 as sc
+    from scarlet2.labeled.results import result_observations
+    from scarlet2.labeled.store import scene_from_dataset
+
+    scene = scene_from_dataset(result["scene"].to_dataset())
+    errors = sc.uncertainties(scene, result_observations(result))
+    out = {}
+    for path, err in errors.items():
+        var = path.replace("[", "").replace("]", "")
+        if var in post["posterior"]:
+            sd = post["posterior"][var].std(("chain", "draw"), ddof=1).values
+            out[path] = np.round(np.ravel(sd / err), 3).tolist()
+    return out
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from ..render.observe import prepare, render_observed
 from .objective import log_density_flat
 from .packing import FlatView, pack_host, pack_stepsizes, with_values
 from .precondition import laplace
+from .uncertainty import MAX_DENSE
 
 #: Chains start at the given (MAP) point plus Gaussian jitter of this many 1-sigma (Fisher)
 #: errors along each well-determined direction of the posterior.
@@ -167,9 +168,10 @@ def sample(
 
 def _whitening(u, core, renderers):
     """The center and whitening map ``L`` of the chains' coordinates and the start jitter per
-    whitened coordinate; without a usable Hessian, the fit's point, the parameters' step sizes
-    and :data:`FALLBACK_JITTER`."""
-    found = laplace(u, core, renderers)
+    whitened coordinate; without a usable Hessian (or with more than :data:`MAX_DENSE` free
+    parameters: free-form morphologies), the fit's point, the parameters' step sizes and
+    :data:`FALLBACK_JITTER`."""
+    found = laplace(u, core, renderers) if u.size <= MAX_DENSE else None
     if found is None:
         return u, np.diag(pack_stepsizes(core, u.dtype)), np.full(u.size, FALLBACK_JITTER)
     center, white, determined = found
