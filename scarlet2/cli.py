@@ -86,7 +86,14 @@ def _sample(args) -> int:
     check_output(args.out, overwrite=args.overwrite, inputs=[args.input])
     tree = xr.open_datatree(args.input, engine="zarr")
     post = sample_result(
-        tree, args.chains, args.warmup, args.samples, args.seed, progress=not args.quiet, dense_mass=args.dense
+        tree,
+        args.chains,
+        args.warmup,
+        args.samples,
+        args.seed,
+        progress=not args.quiet,
+        dense_mass=args.dense,
+        target_acceptance=args.target_accept,
     )
     publish(post, args.out)
     print(
@@ -215,6 +222,12 @@ def main(argv=None) -> int:
     s.add_argument("--samples", type=int, default=1000)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--dense", action="store_true", help="adapt a dense mass matrix (correlated parameters)")
+    s.add_argument(
+        "--target-accept",
+        type=float,
+        default=0.9,
+        help="mean acceptance the step size is adapted to (fewer divergences when higher)",
+    )
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_sample)

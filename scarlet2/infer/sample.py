@@ -36,6 +36,9 @@ from .uncertainty import MAX_DENSE
 #: errors along each well-determined direction of the posterior.
 INIT_JITTER = 0.5
 
+#: Mean acceptance probability the warmup adapts the step size to (Stan's adapt_delta).
+TARGET_ACCEPTANCE = 0.9
+
 #: Without a usable Hessian (not finite), chains start this many parameter step sizes away.
 FALLBACK_JITTER = 0.1
 
@@ -50,6 +53,7 @@ class Samples:
     inverse_mass_matrix: np.ndarray  # per chain, in the whitened coordinates z
     center: np.ndarray  # of the whitened coordinates: the sampling density's mode
     whitening: np.ndarray  # L of u = center + L z
+    target_acceptance: float = TARGET_ACCEPTANCE
 
 
 def _whitened(center, white, scene, renderers):
@@ -59,13 +63,18 @@ def _whitened(center, white, scene, renderers):
     return logdensity
 
 
-def _warmup(keys, z0, center, white, scene, renderers, num_warmup: int, max_tree_depth: int, dense_mass: bool):
+def _warmup(keys, z0, center, white, scene, renderers, num_warmup: int, max_tree_depth: int, dense_mass: bool,
+            target: float):  # fmt: skip
     import blackjax
 
     logdensity = _whitened(center, white, scene, renderers)
 
     adapt = blackjax.window_adaptation(
-        blackjax.nuts, logdensity, is_mass_matrix_diagonal=not dense_mass, max_num_doublings=max_tree_depth
+        blackjax.nuts,
+        logdensity,
+        is_mass_matrix_diagonal=not dense_mass,
+        target_acceptance_rate=target,
+        max_num_doublings=max_tree_depth,
     )
 
     def one(key, u):
@@ -111,6 +120,7 @@ def sample(
     progress: bool = True,
     max_tree_depth: int = 10,
     dense_mass: bool = False,
+    target_acceptance: float = TARGET_ACCEPTANCE,
 ) -> Samples:
     """NUTS draws of the scene's free parameters given the observations (flat, unconstrained).
 
@@ -119,13 +129,17 @@ def sample(
     Fisher errors. ``max_tree_depth`` bounds NUTS's trajectory doublings (2^depth - 1 gradient
     evaluations per draw at most; ``sample_stats.tree_depth`` shows where draws hit it).
     ``dense_mass`` adapts a dense mass matrix (for strongly correlated parameters, e.g. the
-    fluxes of close neighbours) instead of a diagonal one.
+    fluxes of close neighbours) instead of a diagonal one. ``target_acceptance`` is the mean
+    acceptance the step size is adapted to (Stan's ``adapt_delta``): higher means smaller steps
+    and fewer divergences where the curvature changes (a faint component's shape and flux).
     Returns :class:`Samples`; :func:`scarlet2.labeled.posterior.posterior_tree` labels them.
     """
     if num_chains < 1 or num_warmup < 1 or num_samples < 1:
         raise InputError(
             f"num_chains, num_warmup and num_samples must be >= 1, got {num_chains}, {num_warmup}, {num_samples}"
         )
+    if not 0 < target_acceptance < 1:
+        raise InputError(f"target_acceptance must be in (0, 1), got {target_acceptance}")
     core, renderers = prepare(scene, observations)
     # BlackJAX draws momenta and step sizes in JAX's default float: under x64 a float32 chain
     # would be widened mid-trajectory, so the chain runs in float64 there (the data stay as given)
@@ -144,7 +158,13 @@ def sample(
     keys = _put(jax.random.split(k_warm, num_chains), spread)
     z0 = _put(to_device(z0, dtype), spread)
     center, white = to_device(u, dtype), to_device(white, dtype)
-    states, eps, inv_mass = warm(keys, z0, center, white, core, renderers, num_warmup, max_tree_depth, dense_mass)
+    states, eps, inv_mass = warm(
+        keys, z0, center, white, core, renderers, num_warmup, max_tree_depth, dense_mass, float(target_acceptance)
+    )
+    # every chain takes the smallest adapted step: the chains' adaptations scatter by 2x, the
+    # divergences come from the larger steps, and under vmap a draw already waits for the
+    # longest trajectory of any chain, so the smaller step costs little
+    eps = _put(to_device(np.full(num_chains, np.min(np.asarray(eps))), dtype), spread)
     draw = compiled(_draws, backend, iterative=True)
     from tqdm.auto import tqdm
 
@@ -163,7 +183,15 @@ def sample(
     positions = np.concatenate(positions, axis=1)[:, :num_samples]
     stats = {k: np.concatenate([s[k] for s in stats], axis=1)[:, :num_samples] for k in stats[0]}
     stats["step_size"] = np.broadcast_to(np.asarray(eps)[:, None], positions.shape[:2]).copy()
-    return Samples(positions, stats, np.asarray(eps), np.asarray(inv_mass), np.asarray(center), np.asarray(white))
+    return Samples(
+        positions,
+        stats,
+        np.asarray(eps),
+        np.asarray(inv_mass),
+        np.asarray(center),
+        np.asarray(white),
+        float(target_acceptance),
+    )
 
 
 def _whitening(u, core, renderers):

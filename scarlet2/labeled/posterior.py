@@ -95,6 +95,7 @@ def posterior_tree(scene, observations, draws, seed=0, num_warmup=None, dense_ma
             "sampler": f"nuts, window adaptation ({'dense' if dense_mass else 'diagonal'} mass matrix)",
             "created_by": f"scarlet2 {__version__}",
             "seed": int(seed),
+            "target_acceptance": float(draws.target_acceptance),
             "num_warmup": -1 if num_warmup is None else int(num_warmup),
             "divergences": int(np.sum(draws.stats["diverging"])),
             "observations": [o.name or f"obs{k}" for k, o in enumerate(observations)],

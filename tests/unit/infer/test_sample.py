@@ -165,3 +165,10 @@ def test_chains_run_whitened_at_the_mode_of_the_sampling_density():
     np.testing.assert_allclose(white @ white.T @ h, np.eye(u.size), atol=2e-3)
     # the density with the constraints' Jacobians peaks away from the fit's optimum
     assert float(log_density_flat(center, core, renderers)) > float(log_density_flat(u, core, renderers))
+
+
+def test_target_acceptance_is_checked_and_recorded(posterior):
+    _, fitted, obs, post = posterior
+    assert post.attrs["target_acceptance"] == 0.9
+    with pytest.raises(sc.InputError, match="target_acceptance"):
+        sc.sample(fitted, obs, target_acceptance=1.0, progress=False)
