@@ -27,7 +27,7 @@ from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.jit import compiled, platform, to_device
 from ..render.observe import prepare, render_observed
-from .objective import log_density_flat
+from .objective import held_canvas, log_density_flat
 from .packing import FlatView, pack_host, pack_stepsizes, with_values
 from .precondition import laplace
 from .uncertainty import MAX_DENSE
@@ -56,18 +56,18 @@ class Samples:
     target_acceptance: float = TARGET_ACCEPTANCE
 
 
-def _whitened(center, white, scene, renderers):
+def _whitened(center, white, scene, renderers, held):
     def logdensity(z):
-        return log_density_flat(center + white @ z, scene, renderers)
+        return log_density_flat(center + white @ z, scene, renderers, held)
 
     return logdensity
 
 
-def _warmup(keys, z0, center, white, scene, renderers, num_warmup: int, max_tree_depth: int, dense_mass: bool,
+def _warmup(keys, z0, center, white, scene, renderers, held, num_warmup: int, max_tree_depth: int, dense_mass: bool,
             target: float):  # fmt: skip
     import blackjax
 
-    logdensity = _whitened(center, white, scene, renderers)
+    logdensity = _whitened(center, white, scene, renderers, held)
 
     adapt = blackjax.window_adaptation(
         blackjax.nuts,
@@ -84,10 +84,10 @@ def _warmup(keys, z0, center, white, scene, renderers, num_warmup: int, max_tree
     return jax.vmap(one)(keys, z0)
 
 
-def _draws(keys, states, step_size, inv_mass, center, white, scene, renderers, n: int, max_tree_depth: int):
+def _draws(keys, states, step_size, inv_mass, center, white, scene, renderers, held, n: int, max_tree_depth: int):
     import blackjax
 
-    logdensity = _whitened(center, white, scene, renderers)
+    logdensity = _whitened(center, white, scene, renderers, held)
 
     def chain(key, state, eps, m):
         kernel = blackjax.nuts(logdensity, step_size=eps, inverse_mass_matrix=m, max_num_doublings=max_tree_depth).step
@@ -147,7 +147,8 @@ def sample(
     u = pack_host(core, dtype)
     if u.size == 0:
         raise InputError("The scene has no free parameters: there is nothing to sample")
-    u, white, jitter = _whitening(u, core, renderers)
+    held = held_canvas(core, renderers)  # neighbours without free parameters: rendered once
+    u, white, jitter = _whitening(u, core, renderers, held)
     rng = np.random.default_rng(seed)
     z0 = (jitter * rng.standard_normal((num_chains, u.size))).astype(dtype)
     key = jax.random.PRNGKey(seed)
@@ -159,7 +160,7 @@ def sample(
     z0 = _put(to_device(z0, dtype), spread)
     center, white = to_device(u, dtype), to_device(white, dtype)
     states, eps, inv_mass = warm(
-        keys, z0, center, white, core, renderers, num_warmup, max_tree_depth, dense_mass, float(target_acceptance)
+        keys, z0, center, white, core, renderers, held, num_warmup, max_tree_depth, dense_mass, float(target_acceptance)
     )
     # every chain takes the smallest adapted step: the chains' adaptations scatter by 2x, the
     # divergences come from the larger steps, and under vmap a draw already waits for the
@@ -175,7 +176,7 @@ def sample(
     with tqdm(total=num_samples, disable=not progress, desc="sampling", unit="draw") as bar:
         for c in range(n_chunks):
             states, (pos, st) = draw(
-                keys[c], states, eps, inv_mass, center, white, core, renderers, chunk, max_tree_depth
+                keys[c], states, eps, inv_mass, center, white, core, renderers, held, chunk, max_tree_depth
             )
             positions.append(np.asarray(pos))
             stats.append({k: np.asarray(v) for k, v in st.items()})
@@ -194,12 +195,12 @@ def sample(
     )
 
 
-def _whitening(u, core, renderers):
+def _whitening(u, core, renderers, held):
     """The center and whitening map ``L`` of the chains' coordinates and the start jitter per
     whitened coordinate; without a usable Hessian (or with more than :data:`MAX_DENSE` free
     parameters: free-form morphologies), the fit's point, the parameters' step sizes and
     :data:`FALLBACK_JITTER`."""
-    found = laplace(u, core, renderers) if u.size <= MAX_DENSE else None
+    found = laplace(u, core, renderers, held) if u.size <= MAX_DENSE else None
     if found is None:
         return u, np.diag(pack_stepsizes(core, u.dtype)), np.full(u.size, FALLBACK_JITTER)
     center, white, determined = found

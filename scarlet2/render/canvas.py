@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from ..model.parameter import is_parameter, value_of
+from ..model.parameter import is_parameter, parameters, value_of
 from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.paste import paste_boxes
@@ -43,11 +43,24 @@ def _partition(boxes):
     return spans[::-1]
 
 
-def _groups(scene):
+def has_free(source) -> bool:
+    """Whether any of a source's Parameters is free (static, at trace time)."""
+    return any(not p.fixed for p in parameters(source))
+
+
+#: Which sources :func:`render_canvas` renders: every one, those with a free parameter, or the
+#: held ones (all parameters fixed), whose canvas a sampler renders once and adds.
+_SELECT = {"all": lambda s: True, "free": has_free, "held": lambda s: not has_free(s)}
+
+
+def _groups(scene, select: str = "all"):
     """Group (component, source) pairs by morphology structure, then by box size (static, at
     trace time). Returns {(structure, box): [(component, source), ...]}."""
     by_kind = defaultdict(list)
+    keep = _SELECT[select]
     for s in scene.sources:
+        if not keep(s):
+            continue
         for c in getattr(s, "components", ()):
             fixed_shape = hasattr(c.morphology, "array")  # free-form arrays keep their own box
             by_kind[(jax.tree.structure(c.morphology), s.box if fixed_shape else None)].append((c, s))
@@ -95,8 +108,11 @@ def render_boxes(morphs, centers, box, model_psf):
     return jax.vmap(lambda m, c: m.render(box, c, model_psf))(morphs, centers)
 
 
-def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_values):
+def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_values, select: str = "all"):
     """The model in the padded canvas (frame bands x canvas), before any observation's PSF.
+
+    ``select`` renders only the sources with a free parameter (``"free"``) or only the others
+    (``"held"``): the two canvases add up to the whole.
 
     ``stack(leaves)`` stacks one field of a group (default :func:`stack_values`); a fit passes
     :meth:`scarlet2.infer.packing.FlatView.stack`, which cuts the field out of the flat parameter
@@ -110,7 +126,7 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
     bounds.
     """
     nb = scene.frame.n_bands
-    groups = _groups(scene)
+    groups = _groups(scene, select)
     (H, W), (kh, kw) = geometry.canvas_shape, geometry.kept_shape
     (py, px), (ny, nx) = geometry.pad, geometry.frame_shape
     half = max((max(box) // 2 for _, box in groups), default=0)
