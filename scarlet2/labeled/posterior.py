@@ -101,6 +101,10 @@ def posterior_tree(scene, observations, draws, seed=0, num_warmup=None, dense_ma
             "observations": [o.name or f"obs{k}" for k, o in enumerate(observations)],
         }
     )
+    scene_ds = scene_dataset(scene)
+    # the structure (types, fields, priors; JSON) at the root too, naming where its arrays are
+    root.attrs["scene_structure"] = scene_ds.attrs["structure"]
+    root.attrs["scene_arrays"] = "scene"
     return xr.DataTree.from_dict(
         {
             "/": root,
@@ -108,7 +112,7 @@ def posterior_tree(scene, observations, draws, seed=0, num_warmup=None, dense_ma
             "/sample_stats": stats,
             "/observed_data": xr.Dataset(observed),
             "/constant_data": xr.Dataset(constant),
-            "/scene": scene_dataset(scene),
+            "/scene": scene_ds,
         }
     )
 

@@ -44,6 +44,7 @@ def test_posterior_tree_has_the_arviz_layout(posterior):
     stats = post["sample_stats"].to_dataset()
     assert {"lp", "acceptance_rate", "step_size", "tree_depth", "n_steps", "diverging", "energy"} <= set(stats)
     assert post.attrs["inference_library"] == "blackjax" and post.attrs["seed"] == 0
+    assert post.attrs["scene_structure"] == post["scene"].attrs["structure"] and post.attrs["scene_arrays"] == "scene"
 
 
 def test_chains_mix_and_widths_match_the_fisher_errors(posterior):
