@@ -52,13 +52,19 @@ class Samples:
     step_size: np.ndarray
     inverse_mass_matrix: np.ndarray  # per chain, in the whitened coordinates z
     center: np.ndarray  # of the whitened coordinates: the sampling density's mode
-    whitening: np.ndarray  # L of u = center + L z
+    whitening: np.ndarray  # L of u = center + L z (a vector of scales when diagonal)
     target_acceptance: float = TARGET_ACCEPTANCE
+
+
+def _unwhiten(center, white, z):
+    """u of the whitened z: ``white`` is a matrix, or a vector of scales (no Hessian: above
+    MAX_DENSE parameters a dense matrix would not fit)."""
+    return center + (white @ z if white.ndim == 2 else white * z)
 
 
 def _whitened(center, white, scene, renderers, held):
     def logdensity(z):
-        return log_density_flat(center + white @ z, scene, renderers, held)
+        return log_density_flat(_unwhiten(center, white, z), scene, renderers, held)
 
     return logdensity
 
@@ -102,7 +108,7 @@ def _draws(keys, states, step_size, inv_mass, center, white, scene, renderers, h
                 "tree_depth": info.num_trajectory_expansions,
                 "energy": info.energy,
             }
-            return s, (center + white @ s.position, stats)
+            return s, (_unwhiten(center, white, s.position), stats)
 
         return jax.lax.scan(step, state, jax.random.split(key, n))
 
@@ -202,7 +208,7 @@ def _whitening(u, core, renderers, held):
     :data:`FALLBACK_JITTER`."""
     found = laplace(u, core, renderers, held) if u.size <= MAX_DENSE else None
     if found is None:
-        return u, np.diag(pack_stepsizes(core, u.dtype)), np.full(u.size, FALLBACK_JITTER)
+        return u, pack_stepsizes(core, u.dtype), np.full(u.size, FALLBACK_JITTER)
     center, white, determined = found
     # along degenerate directions the curvature's scale is only a bound: start at the mode there
     return center, white, np.where(determined, INIT_JITTER, 0.0)

@@ -185,3 +185,17 @@ def test_target_acceptance_is_checked_and_recorded(posterior):
     assert post.attrs["target_acceptance"] == 0.9
     with pytest.raises(sc.InputError, match="target_acceptance"):
         sc.sample(fitted, obs, target_acceptance=1.0, progress=False)
+
+
+def test_without_a_hessian_the_chains_run_on_step_size_scales(monkeypatch):
+    """Above MAX_DENSE parameters (free-form scenes) no dense Hessian is formed: the whitening
+    is a vector of scales (no n x n matrix), and the chains still mix."""
+    import scarlet2.infer.sample as sample_module
+    from scarlet2.infer.sample import sample as sample_flat
+
+    _, fitted, obs = _problem(3)
+    monkeypatch.setattr(sample_module, "MAX_DENSE", 0)
+    draws = sample_flat(fitted, [obs], num_chains=2, num_warmup=200, num_samples=200, seed=0, progress=False)
+    assert draws.whitening.ndim == 1
+    assert np.all(np.isfinite(draws.positions)) and draws.stats["diverging"].sum() == 0
+    assert np.all(np.std(draws.positions, axis=(0, 1)) > 0)
