@@ -32,8 +32,8 @@ from .packing import FlatView, pack_host, pack_stepsizes, with_values
 from .precondition import laplace
 from .uncertainty import MAX_DENSE
 
-#: Chains start at the given (MAP) point plus Gaussian jitter of this many 1-sigma (Fisher)
-#: errors along each well-determined direction of the posterior.
+#: Chains start at the mode of the sampled density (:func:`~.precondition.laplace`) plus Gaussian
+#: jitter of this many 1-sigma (Fisher) errors along each well-determined direction.
 INIT_JITTER = 0.5
 
 #: Mean acceptance probability the warmup adapts the step size to (Stan's adapt_delta).

@@ -172,16 +172,16 @@ def with_free(tree, names, priors=None):
     maps paths (free or not) to the distributions set on them.
 
     Paths are those of :func:`parameter_names` with ``free=False``, e.g. ``"sources[1].offset"``:
-    ``with_free(scene, ["sources[1].spectrum", "sources[1].offset"])`` samples a star's
-    spectrum and centre with its neighbours held at their fitted shape and flux.
+    ``with_free(scene, ["sources[1].components[0].spectrum", "sources[1].offset"])`` samples a
+    star's spectrum and centre with its neighbours held at their fitted shape and flux.
     """
     priors = dict(priors or {})
-    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_parameter)
-    paths = [jax.tree_util.keystr(path).lstrip(".") for path, leaf in flat if is_parameter(leaf)]
+    paths = parameter_names(tree, free=False)
     unknown = sorted((set(names) | set(priors)) - set(paths))
     if unknown:
         raise InputError(f"no parameters at {unknown}; the tree's parameters are {paths}")
     keep = set(names)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_parameter)
     leaves = []
     for path, leaf in flat:
         if is_parameter(leaf):
