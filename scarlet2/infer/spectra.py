@@ -25,8 +25,6 @@ def solve_linear_spectra(scene: Scene, observation: Observation, hold=()) -> Sce
     footprints). Sources whose indices are in ``hold`` keep their spectra and stay out of the
     solution (their light is not subtracted: hold only sources that have none).
     """
-    from scipy.optimize import lsq_linear
-
     design = _design(scene, observation, hold)
     if design is None:
         return scene
@@ -37,7 +35,7 @@ def solve_linear_spectra(scene: Scene, observation: Observation, hold=()) -> Sce
     live = [c for c, (i, _) in enumerate(comps) if i not in hold]
     for a, y, b in zip(matrices, targets, band_idx, strict=True):
         lo = [0.0] * len(live) + ([-np.inf] if skies else [])
-        sol = lsq_linear(a, y, bounds=(lo, np.inf), lsmr_tol="auto").x
+        sol = bounded_lstsq(a, y, np.array(lo))
         floor = SPECTRUM_FLOOR * max(sol[: len(live)].max(), 1e-12)
         spectra[live, b] = np.maximum(sol[: len(live)], floor)
         if skies:
@@ -45,6 +43,29 @@ def solve_linear_spectra(scene: Scene, observation: Observation, hold=()) -> Sce
     levels = np.zeros((len(skies), nb))
     levels[:1] = sky  # the first Background takes the fitted level (this observation's bands), others 0
     return with_spectra(scene, comps, spectra, skies, levels)
+
+
+def bounded_lstsq(a, y, lower) -> np.ndarray:
+    """``argmin |a x - y|^2`` subject to ``x >= lower``, for a tall sparse ``a`` with few columns.
+
+    Solved on the square root of the normal equations, ``r = sqrt(L) V^T`` from the eigenvectors
+    of ``a^T a`` (``|r x - t|^2`` equals the original objective up to a constant): a bounded
+    problem of (columns x columns) instead of one over every pixel, which iterative sparse
+    solvers took seconds for on a survey region. Directions the data do not constrain
+    (eigenvalues below 1e-12 of the largest) get no pull.
+    """
+    from scipy.optimize import lsq_linear
+
+    normal = np.asarray((a.T @ a).toarray() if hasattr(a, "toarray") else a.T @ a, np.float64)
+    b = np.asarray(a.T @ y, np.float64).ravel()
+    lam, vec = np.linalg.eigh(normal)
+    keep = lam > 1e-12 * max(lam.max(), 0.0)
+    root = np.sqrt(np.where(keep, lam, 0.0))
+    r = root[:, None] * vec.T
+    t = np.where(keep, (vec.T @ b) / np.where(keep, root, 1.0), 0.0)
+    if np.all(np.isneginf(lower)):
+        return np.linalg.lstsq(r, t, rcond=None)[0]
+    return lsq_linear(r, t, bounds=(lower, np.inf), method="bvls").x
 
 
 def linear_flux_errors(scene: Scene, observation: Observation, hold=()) -> np.ndarray:
@@ -98,23 +119,30 @@ def _design(scene, observation, hold=()):
     if not column:
         return None
     rows = [[] for _ in range(nbo)]
-    # every spectrum and sky at 0, prepared once; each image sets one component's spectrum to 1
+    # every spectrum and sky at 0, prepared once; each image lights one slot of components
     dark, (renderer,) = prepare(
         with_spectra(scene, comps, np.zeros((len(comps), nb)), skies, np.zeros((len(skies), nb))), [observation]
     )
+    live = [c for c, ij in enumerate(comps) if ij in column]
+    rects = _footprints(scene, observation, comps, live)
+    slots = _pack(live, rects)
     render_batch = compiled(_unit_images, platform(renderer.data))
     batch = unit_image_batch(data.shape)
-    for start in range(0, len(comps), batch):
-        cols = np.arange(start, start + batch)  # past the end: all dark, ignored
-        if not any(c < len(comps) and comps[c] in column for c in cols):
-            continue
-        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(cols, np.int32)))
-        for c, img in zip(cols, images, strict=True):
-            if c >= len(comps) or comps[c] not in column:
-                continue
-            for k in range(nbo):
-                nz = np.flatnonzero(np.abs(img[k]) > 1e-7 * np.abs(img[k]).max())
-                rows[k].append((nz, np.full(nz.size, column[comps[c]]), img[k].ravel()[nz].astype(np.float64)))
+    for start in range(0, len(slots), batch):
+        masks = np.zeros((batch, len(comps)), np.float32)  # past the last slot: all dark, ignored
+        for row, slot in enumerate(slots[start : start + batch]):
+            masks[row, slot] = 1.0
+        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(masks, renderer.data.dtype)))
+        for slot, img in zip(slots[start : start + batch], images, strict=False):
+            for c in slot:
+                y0, y1, x0, x1 = rects[c]
+                for k in range(nbo):
+                    sub = img[k, y0:y1, x0:x1]
+                    if sub.size == 0:  # the source's box lies outside this observation
+                        continue
+                    yy, xx = np.nonzero(np.abs(sub) > 1e-7 * np.abs(sub).max())
+                    nz = (yy + y0) * nx + (xx + x0)
+                    rows[k].append((nz, np.full(nz.size, column[comps[c]]), sub[yy, xx].astype(np.float64)))
     ncol = len(column) + (1 if skies else 0)
     matrices, targets = [], []
     for k in range(nbo):
@@ -127,7 +155,7 @@ def _design(scene, observation, hold=()):
     return comps, skies, band_idx, matrices, targets
 
 
-#: Unit-spectrum component images rendered per compiled call in :func:`solve_linear_spectra`:
+#: Slots of unit-spectrum components rendered per compiled call in :func:`solve_linear_spectra`:
 #: one call per batch (host overhead per call is a walk over the whole scene), and memory of
 #: this many frames, not of all components ...
 UNIT_IMAGE_BATCH = 8
@@ -142,30 +170,66 @@ def unit_image_batch(shape: tuple[int, int, int]) -> int:
     return int(np.clip(UNIT_IMAGE_BYTES // max(frame_bytes, 1), 1, UNIT_IMAGE_BATCH))
 
 
-def _unit_images(dark, renderer, comps, cols):
-    """Observed images of the components ``comps[col]`` with unit spectra, one per ``col``
-    (traced; ``dark`` has every spectrum at 0), rendered one after another on the device."""
+def _footprints(scene, observation, comps, live):
+    """Observation pixels ``(y0, y1, x0, x1)`` that can hold light of each live component (index
+    into ``comps`` -> rectangle): its source's box grown by the PSF's reach where the observation
+    is on the frame's grid (the convolved box has that support), the whole image elsewhere."""
+    from ..render.geometry import grid_offset, psf_reach
 
-    def lit(col):
-        on = (jnp.arange(len(comps)) == col).astype(renderer.data.dtype)
+    ny, nx = observation.data.shape[-2:]
+    offset = grid_offset(observation, scene.frame)
+    if offset is None:
+        return {c: (0, ny, 0, nx) for c in live}
+    ry, rx = psf_reach(observation, scene.frame)
+    rects = {}
+    for c in live:
+        src = scene.sources[comps[c][0]]
+        oy, ox = np.asarray(src.origin, int) - np.asarray(offset)
+        hy, hx = src.box[0] // 2 + ry + 1, src.box[1] // 2 + rx + 1
+        rects[c] = (max(oy - hy, 0), min(oy + hy + 1, ny), max(ox - hx, 0), min(ox + hx + 1, nx))
+    return rects
+
+
+def _pack(live, rects) -> list[list[int]]:
+    """Components in slots whose footprints do not touch (first fit): one render per slot gives
+    each member's image exactly, since the renders are linear and the footprints disjoint."""
+    slots, taken = [], []
+    for c in live:
+        y0, y1, x0, x1 = rects[c]
+        for slot, boxes in zip(slots, taken, strict=True):
+            if all(y1 <= b0 or b1 <= y0 or x1 <= a0 or a1 <= x0 for b0, b1, a0, a1 in boxes):
+                slot.append(c)
+                boxes.append(rects[c])
+                break
+        else:
+            slots.append([c])
+            taken.append([rects[c]])
+    return slots
+
+
+def _unit_images(dark, renderer, comps, masks):
+    """Observed images of the components lit by each row of ``masks`` (1 = unit spectrum, 0 =
+    dark; traced, ``dark`` has every spectrum at 0), rendered one after another on the device."""
+
+    def lit(on):
         values = [jnp.ones_like(dark.sources[i].components[j].spectrum.value) * on[c] for c, (i, j) in enumerate(comps)]
         paths = lambda s: [s.sources[i].components[j].spectrum.value for i, j in comps]  # noqa: E731
         return render_observed(eqx.tree_at(paths, dark, values), renderer)
 
-    return jax.lax.map(lit, cols)
+    return jax.lax.map(lit, masks)
 
 
 def with_spectra(scene, comps, spectra, skies, levels):
     """``scene`` with the spectra of components ``comps`` ((source, component) pairs) and the
     levels of the Backgrounds ``skies`` (source indices) replaced; structure unchanged."""
 
-    def set_value(param, value):
-        return eqx.tree_at(lambda p: p.value, param, to_device(value, param.value.dtype))
-
-    sources = list(scene.sources)
-    for (i, j), spec in zip(comps, spectra, strict=True):
-        new = set_value(sources[i].components[j].spectrum, spec)
-        sources[i] = eqx.tree_at(lambda s, j=j: s.components[j].spectrum, sources[i], new)
-    for i, level in zip(skies, levels, strict=True):
-        sources[i] = eqx.tree_at(lambda s: s.spectrum, sources[i], set_value(sources[i].spectrum, level))
+    params = [scene.sources[i].components[j].spectrum for i, j in comps]
+    params += [scene.sources[i].spectrum for i in skies]
+    values = [to_device(v, p.value.dtype) for p, v in zip(params, [*spectra, *levels], strict=True)]
+    # one tree_at over every spectrum (one per component walks the whole scene each time)
+    sources = eqx.tree_at(
+        lambda ss: [ss[i].components[j].spectrum.value for i, j in comps] + [ss[i].spectrum.value for i in skies],
+        list(scene.sources),
+        values,
+    )
     return Scene(scene.frame, sources)
