@@ -31,6 +31,8 @@ from .regions import Region, plan_regions
 #: Environment of worker processes: XLA's CPU pool of one thread (scarlet2.set_cpu_threads), and
 #: one BLAS thread: N workers use N cores.
 WORKER_ENV = {"PJRT_NPROC": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+#: Default of ``run(max_structures=)``: measured, a worker holds 40-110 MB per structure.
+MAX_STRUCTURES = 6
 #: Seconds to wait for a scheduler given by address before refusing it.
 CONNECT_TIMEOUT_S = 10
 
@@ -80,6 +82,7 @@ def run(
     parquet=None,
     cache_dir: str | bool = True,
     progress: bool = True,
+    max_structures: int | None = MAX_STRUCTURES,
     **fit_settings,
 ) -> SurveySummary:
     """Deblend a mosaic region by region into the Zarr store ``out``.
@@ -112,6 +115,12 @@ def run(
         JAX persistent compilation cache of the worker processes: True for
         :func:`scarlet2.config.default_cache_dir`, a folder, or False for none. (With
         ``workers=0`` this process's JAX configuration is left as it is.)
+    max_structures
+        Scene structures whose compiled programs a worker process keeps: when it has compiled
+        for more, it drops them all (``jax.clear_caches``) and recompiles on demand (the
+        persistent cache spares the XLA part). Bounds a worker's memory by the tile size
+        instead of by how many structures a large mosaic brings. None keeps every program;
+        with ``workers=0`` this process's caches are left alone.
     fit_settings
         Fields of :class:`~scarlet2.survey.kernel.SurveySettings` (``threshold``, ``max_iter``, ...).
 
@@ -152,10 +161,16 @@ def run(
         bar = tqdm(total=len(todo), disable=not progress, desc="survey", unit="region")
         cache = str(default_cache_dir()) if cache_dir is True else (cache_dir or None)
         task = functools.partial(
-            process_region, out=out, settings=settings, storage_options=storage_options, cache_dir=cache
+            process_region,
+            out=out,
+            settings=settings,
+            storage_options=storage_options,
+            cache_dir=cache,
+            max_structures=max_structures,
         )
         if client is None:
-            local = functools.partial(task, cache_dir=None)  # this process: its JAX config is the caller's
+            # this process: its JAX configuration and caches are the caller's
+            local = functools.partial(task, cache_dir=None, max_structures=None)
             for r in todo:
                 local(r, _task_input(ds, source, r), wcs=wcs)
                 bar.update()
@@ -208,7 +223,9 @@ def _open_input(url, storage_options_json):
     return open_dataset(url, storage_options=options or None)
 
 
-def process_region(region: Region, source, *, wcs=None, out, settings, storage_options, cache_dir) -> dict:
+def process_region(
+    region: Region, source, *, wcs=None, out, settings, storage_options, cache_dir, max_structures=None
+) -> dict:
     """One task: read the region's window, fit it, write its chunks and record. A region whose
     fit raises or ends non-finite is recorded as failed (with the error), not raised."""
     _configure(cache_dir)
@@ -226,6 +243,7 @@ def process_region(region: Region, source, *, wcs=None, out, settings, storage_o
         write_failure(out, region, message + "\n" + traceback.format_exc(limit=4), storage_options)
         return {"region": region.name, "status": FAILED, "error": message}
     result.record["max_rss_mb"] = _max_rss_mb()  # this worker's peak so far: memory per tile
+    _bound_programs(result.record["structure"], max_structures)
     write_region(out, region, result, storage_options)
     return {"region": region.name, "status": DONE, **result.record}
 
@@ -239,6 +257,24 @@ def _max_rss_mb() -> float:
 
 
 _CONFIGURED = {}
+#: Structures this worker process has compiled programs for since its caches were last cleared.
+_STRUCTURES: set = set()
+
+
+def _bound_programs(structure: str, limit: int | None) -> None:
+    """Clear JAX's in-memory compilation caches once this process holds programs for more
+    than ``limit`` scene structures (each holds tens of MB of executables and traces)."""
+    if limit is None:
+        return
+    _STRUCTURES.add(structure)
+    if len(_STRUCTURES) > limit:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
+        _STRUCTURES.clear()
 
 
 def _configure(cache_dir) -> None:

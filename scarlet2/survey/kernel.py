@@ -43,6 +43,8 @@ COUNT_BUCKETS = (4, 8, 16, 32, 64, 96, 128, 192, 256)
 #: Spectrum of a ghost source: light far below any data, gradients far below any step.
 GHOST_FLUX = 1e-30
 KINDS = SOURCE_KINDS
+#: Box of point sources (pixels): 5 sigma of the widest model PSF a frame gets on each side.
+POINT_BOX = box_size(15)
 #: Residual peaks closer than this (pixels, about a PSF FWHM) to a fitted centre are taken for
 #: that source's model mismatch, not for a new source.
 RESIDUAL_CLEARANCE = 4.0
@@ -92,6 +94,12 @@ class SurveySettings:
     @property
     def box(self) -> int:
         return box_size(2 * self.max_radius + 1)
+
+    @property
+    def boxes(self) -> dict:
+        """Box of each source kind: point sources are the model PSF (sigma <= 1.5 pixels), whose
+        light a box of :data:`POINT_BOX` holds; boxes cost their area every iteration."""
+        return {kind: (min(POINT_BOX, self.box) if kind == "point" else self.box) for kind in KINDS}
 
 
 @dataclasses.dataclass
@@ -237,7 +245,7 @@ def _fit_canonical(scene, obs, settings: SurveySettings, region: Region):
     """Pad the scene to its canonical structure, solve the spectra, fit. Returns the fitted
     scene, the fit's info, the index of each source of ``scene`` (background excluded) in the
     fitted one, the ghosts' indices and the structure."""
-    scene, real, structure = canonical_scene(scene, settings.box, obs)
+    scene, real, structure = canonical_scene(scene, settings.boxes, obs)
     hold = set(range(len(scene.sources))) - set(real)
     hold -= {i for i, s in enumerate(scene.sources) if isinstance(s, Background)}
     scene = solve_linear_spectra(scene, obs, hold=hold)
@@ -247,8 +255,9 @@ def _fit_canonical(scene, obs, settings: SurveySettings, region: Region):
     return fitted, info, real, hold, structure
 
 
-def canonical_scene(scene, box: int, observation):
-    """The scene with every source in a ``box`` box, sources ordered by kind and each kind padded
+def canonical_scene(scene, box, observation):
+    """The scene with every source in a box of its kind's size (``box``: one size, or a dict
+    kind -> size), sources ordered by kind and each kind padded
     with ghosts to :func:`bucket` of its count. Returns the scene, the new index of each original
     source (in its order; the background is first), and the structure as text."""
     sources = list(scene.sources)
@@ -263,12 +272,13 @@ def canonical_scene(scene, box: int, observation):
     centre = tuple((n - 1) / 2 for n in observation.shape[-2:])
     new, index = list(sky), {}
     for kind, members in by_kind.items():
+        box_k = box[kind] if isinstance(box, dict) else box
         for i in members:
             index[i] = len(new)
-            new.append(sources[i].with_box(box) if sources[i].box != (box, box) else sources[i])
+            new.append(sources[i].with_box(box_k) if sources[i].box != (box_k, box_k) else sources[i])
         with Scene(scene.frame) as ghosts:  # built like initialize's sources: the same structure
             for _ in range(bucket(len(members)) - len(members)):
-                kind_template(scene.frame, kind, centre, box, flux=GHOST_FLUX)
+                kind_template(scene.frame, kind, centre, box_k, flux=GHOST_FLUX)
         new.extend(ghosts.sources)
     real = [index[i] for i in range(len(sources)) if i in index]
     structure = ",".join(f"{k}:{bucket(len(m))}" for k, m in by_kind.items())

@@ -38,3 +38,28 @@ def test_each_pixel_has_one_owner():
 def test_bad_tiles_are_refused(tile, halo):
     with pytest.raises(InputError, match="tile|halo"):
         plan_regions((100, 100), tile, halo)
+
+
+def test_worker_drops_its_programs_beyond_the_structure_limit():
+    """A worker keeps the compiled programs of at most ``max_structures`` scene structures."""
+    import jax
+
+    from scarlet2.survey import driver
+
+    double = jax.jit(lambda x: 2 * x)
+    double(1.0)
+    compiles = []
+    listener = lambda name, s, **kw: compiles.append(name) if "backend_compile" in name else None  # noqa: E731
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        driver._STRUCTURES.clear()
+        for structure in ("point:4", "sersic:8", "point:4"):
+            driver._bound_programs(structure, 2)
+        double(1.0)
+        assert compiles == []  # two structures: programs kept
+        driver._bound_programs("sersic:16", 2)
+        double(1.0)
+        assert compiles  # a third: every program dropped, compiled again on demand
+        assert driver._STRUCTURES == set()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
