@@ -73,7 +73,9 @@ def main(argv=None):
     df = np.abs(cat["flux"].values[j[iso]] / truth["flux"].values[iso] - 1)
     pulls = (cat["flux"].values[j[iso]] - truth["flux"].values[iso]) / cat["flux_err"].values[j[iso]]
     dd, _ = cKDTree(cy).query(cy, k=2)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout
     row = {
+        "commit": commit.strip(),
         "size": args.size,
         "workers": args.workers,
         "tile": args.tile,

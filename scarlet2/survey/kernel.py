@@ -45,6 +45,9 @@ GHOST_FLUX = 1e-30
 KINDS = SOURCE_KINDS
 #: Box of point sources (pixels): 5 sigma of the widest model PSF a frame gets on each side.
 POINT_BOX = box_size(15)
+#: Extra point-source slots of a region's first fit: residual detection adds faint sources,
+#: mostly points (measured on simulated fields: 5-8 per region).
+RESIDUAL_POINT_HEADROOM = 8
 #: Residual peaks closer than this (pixels, about a PSF FWHM) to a fitted centre are taken for
 #: that source's model mismatch, not for a new source.
 RESIDUAL_CLEARANCE = 4.0
@@ -71,6 +74,9 @@ class SurveySettings:
         After the first fit, detect again in the residual and refit with the new sources
         (those at least :data:`RESIDUAL_CLEARANCE` pixels from every fitted centre): faint
         neighbours of bright sources make no peak of their own in the data.
+    first_rtol
+        Convergence tolerance of that first fit: its model only has to show the residual peaks,
+        the refit (from its values, with ``rtol``) converges.
     points
         Start sources that initialization finds unresolved as point sources. Off by default:
         every source above S/N 5 is a Sersic (a star fits as one of tiny r_e), because small
@@ -90,6 +96,7 @@ class SurveySettings:
     background: bool = True
     points: bool = False
     residual_detection: bool = True
+    first_rtol: float = 1e-4
 
     @property
     def box(self) -> int:
@@ -172,9 +179,17 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
             record,
         )
     scene = _initialize(obs, pos, settings)
-    fitted, info, real, hold, structure = _fit_canonical(scene, obs, settings, region)
-    iterations = info.iterations
-    if settings.residual_detection:
+    if not settings.residual_detection:
+        fitted, info, real, hold, structure = _fit_canonical(scene, obs, settings, region)
+        iterations = info.iterations
+    else:
+        # a first fit to a looser tolerance, with room for the points residual detection adds
+        # (cheap 15-pixel boxes): the refit then usually keeps its structure and programs
+        first = {"point": RESIDUAL_POINT_HEADROOM}
+        fitted, info, real, hold, structure = _fit_canonical(
+            scene, obs, settings, region, headroom=first, rtol=settings.first_rtol
+        )
+        iterations = info.iterations
         # sources hidden by a brighter neighbour's light make peaks in the residual: add those
         # that lie clear of every fitted centre, then refit from the fitted values
         model = np.asarray(render(fitted, obs))
@@ -187,15 +202,17 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
             ]
         ).reshape(-1, 2)
         clear = np.array([np.min(np.hypot(*(centres - p).T)) >= RESIDUAL_CLEARANCE for p in pos2], bool)
+        sky = [src for src in fitted.sources if isinstance(src, Background)]
+        extra = []
         if clear.any():
             pos2, snr2 = pos2[clear], snr2[clear]
             peaks2 = np.clip(peaks2[clear] + np.asarray(region.origin), [oy0, ox0], [oy1 - 1, ox1 - 1])
-            extra = _initialize(resid_obs, pos2, settings, background=False)
-            sky = [src for src in fitted.sources if isinstance(src, Background)]
-            scene = fitted.replace_sources([*sky, *(fitted.sources[i] for i in real), *extra.sources])
+            extra = _initialize(resid_obs, pos2, settings, background=False).sources
             pos, snr, peaks = np.vstack([pos, pos2]), np.concatenate([snr, snr2]), np.vstack([peaks, peaks2])
-            fitted, info, real, hold, structure = _fit_canonical(scene, obs, settings, region)
-            iterations += info.iterations
+        scene = fitted.replace_sources([*sky, *(fitted.sources[i] for i in real), *extra])
+        least = _counts(structure)  # never a smaller structure than the first fit's
+        fitted, info, real, hold, structure = _fit_canonical(scene, obs, settings, region, least=least)
+        iterations += info.iterations
     model = np.asarray(render(fitted, obs))
     if not (np.isfinite(info.chi2) and np.all(np.isfinite(model))):
         raise FloatingPointError(f"region {region.name}: the fit ended with a non-finite loss or model")
@@ -241,25 +258,32 @@ def _initialize(obs, positions, settings: SurveySettings, background=None):
     )
 
 
-def _fit_canonical(scene, obs, settings: SurveySettings, region: Region):
+def _fit_canonical(scene, obs, settings: SurveySettings, region: Region, headroom=None, least=None, rtol=None):
     """Pad the scene to its canonical structure, solve the spectra, fit. Returns the fitted
     scene, the fit's info, the index of each source of ``scene`` (background excluded) in the
     fitted one, the ghosts' indices and the structure."""
-    scene, real, structure = canonical_scene(scene, settings.boxes, obs)
+    scene, real, structure = canonical_scene(scene, settings.boxes, obs, headroom, least)
     hold = set(range(len(scene.sources))) - set(real)
     hold -= {i for i, s in enumerate(scene.sources) if isinstance(s, Background)}
     scene = solve_linear_spectra(scene, obs, hold=hold)
     with warnings.catch_warnings():  # box leakage is flagged per source in the catalog
         warnings.simplefilter("ignore", BoxLeakageWarning)
-        fitted, info = fit(scene, obs, max_iter=settings.max_iter, rtol=settings.rtol, progress=False)
+        rtol = settings.rtol if rtol is None else rtol
+        fitted, info = fit(scene, obs, max_iter=settings.max_iter, rtol=rtol, progress=False)
     return fitted, info, real, hold, structure
 
 
-def canonical_scene(scene, box, observation):
+def _counts(structure: str) -> dict:
+    """Padded count per kind of a structure text (``"point:16,sersic:8,..."``)."""
+    return {kind: int(n) for kind, n in (part.rsplit(":", 1) for part in structure.split(","))}
+
+
+def canonical_scene(scene, box, observation, headroom=None, least=None):
     """The scene with every source in a box of its kind's size (``box``: one size, or a dict
-    kind -> size), sources ordered by kind and each kind padded
-    with ghosts to :func:`bucket` of its count. Returns the scene, the new index of each original
-    source (in its order; the background is first), and the structure as text."""
+    kind -> size), sources ordered by kind and each kind padded with ghosts to :func:`bucket` of
+    its count (plus ``headroom[kind]``, and at least ``least[kind]``). Returns the scene, the new
+    index of each original source (in its order; the background is first), and the structure
+    as text."""
     sources = list(scene.sources)
     sky = [s for s in sources if isinstance(s, Background)]
     by_kind = {k: [] for k in KINDS}
@@ -270,18 +294,19 @@ def canonical_scene(scene, box, observation):
             raise InputError(f"survey regions fit point and Sersic sources; source {i} is {s.kind!r}")
         by_kind[s.kind].append(i)
     centre = tuple((n - 1) / 2 for n in observation.shape[-2:])
-    new, index = list(sky), {}
+    new, index, padded = list(sky), {}, {}
     for kind, members in by_kind.items():
         box_k = box[kind] if isinstance(box, dict) else box
         for i in members:
             index[i] = len(new)
             new.append(sources[i].with_box(box_k) if sources[i].box != (box_k, box_k) else sources[i])
+        padded[kind] = max(bucket(len(members) + (headroom or {}).get(kind, 0)), (least or {}).get(kind, 0))
         with Scene(scene.frame) as ghosts:  # built like initialize's sources: the same structure
-            for _ in range(bucket(len(members)) - len(members)):
+            for _ in range(padded[kind] - len(members)):
                 kind_template(scene.frame, kind, centre, box_k, flux=GHOST_FLUX)
         new.extend(ghosts.sources)
     real = [index[i] for i in range(len(sources)) if i in index]
-    structure = ",".join(f"{k}:{bucket(len(m))}" for k, m in by_kind.items())
+    structure = ",".join(f"{k}:{n}" for k, n in padded.items())
     return scene.replace_sources(new), real, structure
 
 
