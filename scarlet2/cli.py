@@ -244,7 +244,7 @@ def main(argv=None) -> int:
     v.add_argument("--parquet", help="also write the catalog as Parquet here")
     v.add_argument("--max-iter", type=int, default=300)
     v.add_argument(
-        "--max-structures", type=int, default=6,
+        "--max-structures", type=int, default=4,
         help="compiled scene structures a worker keeps before it drops them all (bounds its memory; 0: keep all)",
     )  # fmt: skip
     v.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -30,9 +30,9 @@ from .regions import Region, plan_regions
 
 #: Environment of worker processes: XLA's CPU pool of one thread (scarlet2.set_cpu_threads), and
 #: one BLAS thread: N workers use N cores.
-WORKER_ENV = {"PJRT_NPROC": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-#: Default of ``run(max_structures=)``: measured, a worker holds 40-110 MB per structure.
-MAX_STRUCTURES = 6
+WORKER_ENV = {"PJRT_NPROC": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+#: Default of ``run(max_structures=)``: a worker holds 40-110 MB per structure (measured).
+MAX_STRUCTURES = 4
 #: Seconds to wait for a scheduler given by address before refusing it.
 CONNECT_TIMEOUT_S = 10
 
@@ -275,6 +275,18 @@ def _bound_programs(structure: str, limit: int | None) -> None:
         jax.clear_caches()
         gc.collect()
         _STRUCTURES.clear()
+    _release_memory()
+
+
+def _release_memory() -> None:
+    """Give freed heap back to the system (glibc keeps it otherwise: a worker's RSS would stay
+    at its peak after its caches are cleared). A no-op where there is no glibc."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: glibc's, where it runs
+    except (OSError, AttributeError):
+        pass
 
 
 def _configure(cache_dir) -> None:
