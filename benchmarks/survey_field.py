@@ -30,6 +30,7 @@ def main(argv=None):
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="/tmp/scarlet2-survey-bench")
+    p.add_argument("--max-structures", type=int, default=None, help="passed to scarlet2 survey (default: its own)")
     args = p.parse_args(argv)
     import scarlet2 as sc
 
@@ -50,6 +51,8 @@ def main(argv=None):
     shutil.rmtree(out, ignore_errors=True)
     cmd = ["scarlet2", "survey", str(field_path), "--out", str(out), "--tile", str(args.tile)]
     cmd += ["--workers", str(args.workers), "--quiet"]
+    if args.max_structures is not None:
+        cmd += ["--max-structures", str(args.max_structures)]
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     wall = time.perf_counter() - t
@@ -78,6 +81,7 @@ def main(argv=None):
         "commit": commit.strip(),
         "size": args.size,
         "workers": args.workers,
+        "max_structures": args.max_structures,
         "tile": args.tile,
         "regions": int(regions.sizes["region"]),
         "failed": int((regions["status"] == "failed").sum()),
