@@ -6,7 +6,8 @@ each by default, with single-threaded XLA so that N workers use N cores; they sh
 persistent compilation cache (``cache_dir``), so a program compiled by one is loaded by the
 others and by later runs. Each task reads its region's window of the input itself (numpy in,
 numpy out), fits it (:func:`.kernel.fit_region`) and writes its chunks and record
-(:mod:`.output`): a worker's memory follows the tile size, never the mosaic's.
+(:mod:`.output`): a worker never holds more than its region's window, and the programs of at
+most ``max_structures`` scene structures.
 """
 
 from __future__ import annotations
