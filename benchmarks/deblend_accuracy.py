@@ -107,8 +107,12 @@ def main(argv=None):
             det_rows += score(blend, rd, m)
             line += f"; detected {len(found)}, matched {int((m >= 0).sum())}/{len(pos)}"
         print(line, flush=True)
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     out = dict(
         date=time.strftime("%Y-%m-%d %H:%M"),
+        commit=commit + ("+" if subprocess.run(["git", "diff", "--quiet", "HEAD"]).returncode else ""),
         blends=args.blends,
         first_seed=args.first_seed,
         hard=args.hard,

@@ -53,7 +53,7 @@ def point_tests(scene: Scene, observation: Observation) -> list[tuple[int, float
     for i, src in enumerate(scene.sources):
         if not isinstance(src, Source) or src.kind == "point":
             continue
-        own = model - np.asarray(render(_without(scene, i), observation), np.float64)
+        own = model - np.asarray(render(without_source(scene, i), observation), np.float64)
         foot = np.sum(own**2 * w, axis=0) > FOOTPRINT_SNR**2
         if not foot.any():
             continue
@@ -134,7 +134,7 @@ def to_point_sources(scene: Scene, indices) -> Scene:
     return scene.replace_sources(sources)
 
 
-def _without(scene: Scene, i: int) -> Scene:
+def without_source(scene: Scene, i: int) -> Scene:
     """The scene with source ``i``'s spectra at zero (the same structure: one compiled render)."""
     src = scene.sources[i]
     specs = [c.spectrum for c in src.components]

@@ -108,7 +108,7 @@ def source_catalog(scene, wcs, errs, cov, chi2_obs=None, cov_floored=None) -> xr
         if cov is not None and all(i in index for i in spec_ids):
             # flux_b = sum_j a_j s_jb, a_j = 1 (profiles) or the array's sum (free-form, held fixed)
             a = [
-                float(np.sum(np.asarray(cm.morphology.array.value))) if hasattr(cm.morphology, "array") else 1.0
+                float(np.sum(cm.morphology.image(np))) if hasattr(cm.morphology, "array") else 1.0
                 for cm in s.components
             ]
             sl = [index[i] for i in spec_ids]

@@ -16,7 +16,9 @@ from ..infer.defaults import SELECTED_POINT_THRESHOLD
 from ..infer.detection import detect_peaks, detect_positions
 from ..infer.initialization import initialize
 from ..infer.optimize import fit
+from ..infer.residual import residual_peaks
 from ..infer.selection import select_points_by_refit
+from ..infer.structure import structured, territory, to_free_form
 from ..infer.uncertainty import MAX_DENSE, fisher_errors
 from ..model import grids
 from ..model.frame import Frame
@@ -56,6 +58,8 @@ def fit_dataset(
     errors=True,
     grow_boxes=True,
     select_points=True,
+    free_form=True,
+    residual_detection=True,
     **fit_options,
 ) -> xr.DataTree:
     """Detect (when no catalog is given), initialize, fit and label the result.
@@ -83,6 +87,19 @@ def fit_dataset(
         After the fit, replace extended sources whose deblended light a point source explains as
         well by point sources and refit (:func:`scarlet2.infer.selection.select_points_by_refit`);
         ``result["fit"].attrs["points_selected"]`` counts them. One observation on the model's
+        grid only.
+    free_form
+        After that, give extended sources whose profiles leave structure in the residual a
+        free-form component in place of their widest profile (:mod:`scarlet2.infer.structure`),
+        refitted from the fitted values; ``result["fit"].attrs["free_form"]``
+        counts them. One observation on the model's grid only.
+    residual_detection
+        With the free forms, detect in the residual (light no source explains: a source the
+        catalogue lacks, a faint one on a brighter neighbour's slope), add the peaks at least
+        :data:`~scarlet2.infer.residual.RESIDUAL_CLEARANCE` pixels from every source and outside
+        the free forms' territories, and refit once for both. They follow the catalogue's (or
+        detection's) sources in the result's catalog, marked ``found_in_residual``;
+        ``result["fit"].attrs["residual_sources"]`` counts them. One observation on the model's
         grid only.
     fit_options
         Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
@@ -140,6 +157,28 @@ def fit_dataset(
             refit, refit_info, selected = select_points_by_refit(fitted, obs, fit, **fit_options)
         if selected or refit is not None:
             fitted, info = refit, refit_info
+    freed, added = [], 0
+    on_grid = not joint and grid_offset(obs, fitted.frame) is not None
+    if (free_form or residual_detection) and on_grid:
+        # one refit for both: residual peaks inside a galaxy that gets a free form are its
+        # structure (arms, clumps), which the free form takes, not new sources
+        stage.set_description_str("free forms and residual sources")
+        freed = structured(fitted, obs) if free_form else []
+        extra = []
+        if residual_detection and not isinstance(model, Scene):
+            found, _, resid = residual_peaks(fitted, obs, exclude=territory(fitted, obs, freed))
+            offset = np.asarray(grid_offset(obs, fitted.frame))
+            extra = (
+                initialize(resid, found + offset, frame=fitted.frame, background=False, **opts).sources
+                if len(found)
+                else []
+            )
+        if freed or extra:
+            new = to_free_form(fitted, obs, freed) if freed else fitted
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
+                fitted, info = fit(new.replace_sources([*new.sources, *extra]), obs, **fit_options)
+            added = len(extra)
     grown = 0
     if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
         bigger = grow_box_sizes(fitted)
@@ -167,6 +206,11 @@ def fit_dataset(
     result = build_result(named if joint else ds, obs, fitted, info, errors=errors)
     result["fit"].attrs["boxes_grown"] = int(grown)
     result["fit"].attrs["points_selected"] = len(selected)
+    result["fit"].attrs["free_form"] = len(freed)
+    result["fit"].attrs["residual_sources"] = added
+    n = result["catalog"].sizes["source"]
+    found_late = np.arange(n) >= n - added  # appended after the catalogue's or detection's sources
+    result["catalog"] = result["catalog"].to_dataset().assign(found_in_residual=("source", found_late))
     stage.update()
     stage.close()
     return result

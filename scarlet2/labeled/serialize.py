@@ -163,12 +163,15 @@ def scene_from_json(text: str, arrays: Mapping[str, np.ndarray], where: str = "s
             cls = _scene_type(x["__class__"], path)
             fields = x.get("fields")
             expected = {f.name for f in dataclasses.fields(cls)}
-            if not isinstance(fields, dict) or set(fields) != expected:
+            optional = {f.name for f in dataclasses.fields(cls) if f.default is None}  # newer fields
+            if not isinstance(fields, dict) or not (expected - optional <= set(fields) <= expected):
                 got = sorted(fields) if isinstance(fields, dict) else type(fields).__name__
                 raise StoreError(
                     f"{where}: entry {path} ({cls.__name__}) has fields {got}, expected {sorted(expected)}"
                 )
             obj = object.__new__(cls)  # no __init__: no registration with an active scene
+            for k in expected - set(fields):
+                object.__setattr__(obj, k, None)
             for k, v in fields.items():
                 object.__setattr__(obj, k, dec(v, f"{path}.{k}"))
             return obj

@@ -10,11 +10,12 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float
 from scipy.special import gammaincc, gammaincinv
 
 from ..errors import InputError
 from ..ops.fourier import box_transfer, kgrid, phase, quadratic_profile, shear_quadratic
+from ..ops.jit import to_device
 from ..ops.profiles import gaussian_ft, sersic_bn, sersic_ft, spergel_c_table, spergel_enclosed, spergel_ft
 from .parameter import Parameter, as_parameter, value_of
 
@@ -203,20 +204,36 @@ class Point(Morphology):
 
 class ArrayMorphology(Morphology):
     """Free-form pixel morphology in the model frame (already carrying the model PSF), shifted by
-    sub-pixel amounts with a Fourier phase. Its shape (odd) defines the box."""
+    sub-pixel amounts with a Fourier phase. Its shape (odd) defines the box.
+
+    ``support`` (optional, the array's shape): the pixels it may light, 0 elsewhere; a free
+    form beside neighbours then cannot grow into their light.
+    """
 
     array: Parameter
+    support: Array | None = None
 
-    def __init__(self, array: Float[ArrayLike, "h w"] | Parameter, constraint="positive"):
+    def __init__(self, array: Float[ArrayLike, "h w"] | Parameter, constraint="positive", support=None):
         a = value_of(array)
         if a.ndim != 2 or a.shape[0] % 2 == 0 or a.shape[1] % 2 == 0:
             raise InputError(f"ArrayMorphology needs a 2-d array of odd shape, got {a.shape}")
         if constraint == "positive" and not isinstance(array, Parameter):
             a = jnp.clip(jnp.asarray(a, jnp.float32), 1e-6 * float(jnp.max(jnp.abs(a))) + 1e-30, None)
         self.array = as_parameter(a if not isinstance(array, Parameter) else array, constraint, stepsize=0.05)
+        if support is not None:
+            support = np.asarray(support)
+            if support.shape != a.shape:
+                raise InputError(f"ArrayMorphology support has shape {support.shape}, its array {a.shape}")
+            support = to_device((support != 0).astype(np.float32), value_of(self.array).dtype)
+        self.support = support
+
+    def image(self, xp=jnp):
+        """The pixel values it renders (the array, zero beyond its support); ``xp=numpy``: on the host."""
+        a = xp.asarray(value_of(self.array))
+        return a if self.support is None else a * xp.asarray(self.support)
 
     def render(self, shape, center, model_psf):
-        a = value_of(self.array)
+        a = self.image()
         if a.shape != tuple(shape):
             raise InputError(f"ArrayMorphology of shape {a.shape} cannot render into box {tuple(shape)}")
         ky, kx = kgrid(shape, jnp.result_type(center, jnp.float32))

@@ -40,7 +40,7 @@ class Component(eqx.Module):
         s = xp.asarray(value_of(self.spectrum))
         m = self.morphology
         if hasattr(m, "array"):
-            return s * xp.sum(xp.asarray(value_of(m.array)))
+            return s * xp.sum(m.image(xp))
         return s
 
 

@@ -17,20 +17,19 @@ import dataclasses
 import time
 import warnings
 
-import equinox as eqx
 import numpy as np
 
 from ..errors import InputError
 from ..infer.detection import detect_peaks
 from ..infer.initialization import SOURCE_KINDS, initialize, kind_template
 from ..infer.optimize import fit
+from ..infer.residual import residual_peaks
 from ..infer.spectra import linear_flux_errors, solve_linear_spectra
 from ..labeled.catalog import source_catalog
 from ..model.observation import Observation
 from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.fourier import box_size
-from ..ops.jit import to_device
 from ..render.boxes import BoxLeakageWarning
 from ..render.observe import render
 from .regions import Region
@@ -48,9 +47,6 @@ POINT_BOX = box_size(15)
 #: Extra point-source slots of a region's first fit: residual detection adds faint sources,
 #: mostly points (measured on simulated fields: 5-8 per region).
 RESIDUAL_POINT_HEADROOM = 8
-#: Residual peaks closer than this (pixels, about a PSF FWHM) to a fitted centre are taken for
-#: that source's model mismatch, not for a new source.
-RESIDUAL_CLEARANCE = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +67,9 @@ class SurveySettings:
         :func:`scarlet2.initialize` choices (bulge + disk above ``bright_snr``, a fitted sky
         level per band and region).
     residual_detection
-        After the first fit, detect again in the residual and refit with the new sources
-        (those at least :data:`RESIDUAL_CLEARANCE` pixels from every fitted centre): faint
-        neighbours of bright sources make no peak of their own in the data.
+        After the first fit, detect again in the residual and refit with the new sources (those
+        at least :data:`~scarlet2.infer.residual.RESIDUAL_CLEARANCE` pixels from every fitted
+        centre): faint neighbours of bright sources make no peak of their own in the data.
     first_rtol
         Convergence tolerance of that first fit: its model only has to show the residual peaks,
         the refit (from its values, with ``rtol``) converges.
@@ -192,21 +188,13 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
         iterations = info.iterations
         # sources hidden by a brighter neighbour's light make peaks in the residual: add those
         # that lie clear of every fitted centre, then refit from the fitted values
-        model = np.asarray(render(fitted, obs))
-        resid_obs = eqx.tree_at(lambda o: o.data, obs, to_device(np.asarray(obs.data) - model, obs.data.dtype))
-        pos2, snr2, peaks2 = detect_peaks(resid_obs, settings.threshold, settings.min_separation, pixels=True)
-        centres = np.array(
-            [
-                np.asarray(fitted.sources[i].origin, float) + np.asarray(fitted.sources[i].offset.value, float)
-                for i in real
-            ]
-        ).reshape(-1, 2)
-        clear = np.array([np.min(np.hypot(*(centres - p).T)) >= RESIDUAL_CLEARANCE for p in pos2], bool)
+        pos2, snr2, peaks2, resid_obs = residual_peaks(
+            fitted, obs, settings.threshold, settings.min_separation, pixels=True, among=real
+        )
         sky = [src for src in fitted.sources if isinstance(src, Background)]
         extra = []
-        if clear.any():
-            pos2, snr2 = pos2[clear], snr2[clear]
-            peaks2 = np.clip(peaks2[clear] + np.asarray(region.origin), [oy0, ox0], [oy1 - 1, ox1 - 1])
+        if len(pos2):
+            peaks2 = np.clip(peaks2 + np.asarray(region.origin), [oy0, ox0], [oy1 - 1, ox1 - 1])
             extra = _initialize(resid_obs, pos2, settings, background=False).sources
             pos, snr, peaks = np.vstack([pos, pos2]), np.concatenate([snr, snr2]), np.vstack([peaks, peaks2])
         scene = fitted.replace_sources([*sky, *(fitted.sources[i] for i in real), *extra])
