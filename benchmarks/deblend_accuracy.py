@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -84,6 +85,9 @@ def main(argv=None):
     ap.add_argument("--model", default="parametric")
     ap.add_argument("--no-detection", action="store_true")
     args = ap.parse_args(argv)
+    # the code this run imports: recorded now, not after a run of many minutes
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = head + ("+" if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "scarlet2"]).returncode else "")
     options = HARD if args.hard else {}
     true_rows, det_rows, n_true, n_found, chi2 = [], [], 0, 0, []
     t0 = time.perf_counter()
@@ -107,12 +111,9 @@ def main(argv=None):
             det_rows += score(blend, rd, m)
             line += f"; detected {len(found)}, matched {int((m >= 0).sum())}/{len(pos)}"
         print(line, flush=True)
-    import subprocess
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     out = dict(
         date=time.strftime("%Y-%m-%d %H:%M"),
-        commit=commit + ("+" if subprocess.run(["git", "diff", "--quiet", "HEAD"]).returncode else ""),
+        commit=commit,
         blends=args.blends,
         first_seed=args.first_seed,
         hard=args.hard,

@@ -164,6 +164,8 @@ def fit_dataset(
         # structure (arms, clumps), which the free form takes, not new sources
         stage.set_description_str("free forms and residual sources")
         freed = structured(fitted, obs) if free_form else []
+        if grow_boxes:  # a profile cut by its box leaves structure that a larger box removes
+            freed = [i for i in freed if info.box_leakage[i] <= BOX_LEAKAGE_WARNING]
         extra = []
         if residual_detection and not isinstance(model, Scene):
             found, _, resid = residual_peaks(fitted, obs, exclude=territory(fitted, obs, freed))
