@@ -117,7 +117,7 @@ def to_free_form(scene: Scene, observation: Observation, indices) -> Scene:
         spec = np.asarray(value_of(comps[widest].spectrum), np.float64)
         half = np.array([box // 2, box // 2])
         centre = half + np.asarray(value_of(src.offset), np.float64)
-        start = np.asarray(comps[widest].morphology.render(src.box, centre, scene.frame.psf), np.float64)
+        start = np.asarray(_profile_image(comps[widest].morphology, src.box, centre, scene.frame.psf), np.float64)
         if len(comps) == 1:  # the profile stays as the core, with the bulge's share of the flux
             core = _like(comps[0].spectrum, BULGE_FLUX_FRACTION * spec)
             comps = [eqx.tree_at(lambda c: c.spectrum.value, comps[0], core)]
@@ -194,6 +194,13 @@ def _box(src: Source, territory, offset) -> int:
     cy, cx = np.asarray(src.origin) - offset
     reach = max(np.abs(ys - cy).max(), np.abs(xs - cx).max())
     return min(box_size(2 * (reach + FREE_FORM_MARGIN) + 1), max(src.box))
+
+
+@eqx.filter_jit
+def _profile_image(morphology, box, centre, psf):
+    """A profile's image in its box (compiled: evaluated eagerly, a Sersic's transform costs
+    seconds of dispatch)."""
+    return morphology.render(box, centre, psf)
 
 
 def _like(parameter, values):

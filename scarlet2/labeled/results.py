@@ -157,7 +157,7 @@ def fit_dataset(
             refit, refit_info, selected = select_points_by_refit(fitted, obs, fit, **fit_options)
         if selected or refit is not None:
             fitted, info = refit, refit_info
-    freed, added = [], 0
+    freed, extra = [], []
     on_grid = not joint and grid_offset(obs, fitted.frame) is not None
     if (free_form or residual_detection) and on_grid:
         # one refit for both: residual peaks inside a galaxy that gets a free form are its
@@ -166,26 +166,24 @@ def fit_dataset(
         freed = structured(fitted, obs) if free_form else []
         if grow_boxes:  # a profile cut by its box leaves structure that a larger box removes
             freed = [i for i in freed if info.box_leakage[i] <= BOX_LEAKAGE_WARNING]
-        extra = []
         if residual_detection and not isinstance(model, Scene):
             found, _, resid = residual_peaks(fitted, obs, exclude=territory(fitted, obs, freed))
-            offset = np.asarray(grid_offset(obs, fitted.frame))
-            extra = (
-                initialize(resid, found + offset, frame=fitted.frame, background=False, **opts).sources
-                if len(found)
-                else []
-            )
-        if freed or extra:
-            new = to_free_form(fitted, obs, freed) if freed else fitted
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
-                fitted, info = fit(new.replace_sources([*new.sources, *extra]), obs, **fit_options)
-            added = len(extra)
+            if len(found):
+                at = found + np.asarray(grid_offset(obs, fitted.frame))
+                extra = initialize(resid, at, frame=fitted.frame, background=False, **opts).sources
+    new = to_free_form(fitted, obs, freed) if freed else fitted
+    new = new.replace_sources([*new.sources, *extra]) if extra else new
     grown = 0
+    if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):  # in the same refit
+        new, grown = _grown(new)
+    if new is not fitted:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
+            fitted, info = fit(new, obs, **fit_options)
     if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
-        bigger = grow_box_sizes(fitted)
-        grown = sum(a.box != b.box for a, b in zip(fitted.sources, bigger.sources, strict=True) if hasattr(a, "box"))
-        if grown:
+        bigger, more = _grown(fitted)  # profiles that grew in that refit
+        if more:
+            grown += more
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
                 fitted, info = fit(bigger, obs, **fit_options)
@@ -209,13 +207,20 @@ def fit_dataset(
     result["fit"].attrs["boxes_grown"] = int(grown)
     result["fit"].attrs["points_selected"] = len(selected)
     result["fit"].attrs["free_form"] = len(freed)
-    result["fit"].attrs["residual_sources"] = added
+    result["fit"].attrs["residual_sources"] = len(extra)
     n = result["catalog"].sizes["source"]
-    found_late = np.arange(n) >= n - added  # appended after the catalogue's or detection's sources
+    found_late = np.arange(n) >= n - len(extra)  # appended after the catalogue's or detection's sources
     result["catalog"] = result["catalog"].to_dataset().assign(found_in_residual=("source", found_late))
     stage.update()
     stage.close()
     return result
+
+
+def _grown(scene):
+    """(scene with leaking boxes grown, how many grew)."""
+    bigger = grow_box_sizes(scene)
+    grown = sum(a.box != b.box for a, b in zip(scene.sources, bigger.sources, strict=True) if hasattr(a, "box"))
+    return (bigger if grown else scene), grown
 
 
 def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
