@@ -44,9 +44,7 @@ def point_tests(scene: Scene, observation: Observation) -> list[tuple[int, float
     offset = grid_offset(observation, scene.frame)
     if offset is None:
         return []
-    w = np.asarray(observation.weights, np.float64)
-    data = np.where(w > 0, np.nan_to_num(np.asarray(observation.data, np.float64)), 0.0)
-    model = np.asarray(render(scene, observation), np.float64)
+    w, data, model = pixels_and_model(scene, observation)
     resid = data - model
     psfs = np.asarray(observation.psf_images(), np.float64)
     out = []
@@ -117,9 +115,15 @@ def select_points_by_refit(scene: Scene, observation: Observation, fit, **fit_op
 
 def _chi2_map(scene, observation):
     """Per-pixel chi^2 summed over bands."""
+    w, data, model = pixels_and_model(scene, observation)
+    return np.sum(w * (data - model) ** 2, axis=0)
+
+
+def pixels_and_model(scene: Scene, observation: Observation):
+    """``(weights, data, model)`` as float64 host arrays; data 0 where the weight is 0."""
     w = np.asarray(observation.weights, np.float64)
     data = np.where(w > 0, np.nan_to_num(np.asarray(observation.data, np.float64)), 0.0)
-    return np.sum(w * (data - np.asarray(render(scene, observation), np.float64)) ** 2, axis=0)
+    return w, data, np.asarray(render(scene, observation), np.float64)
 
 
 def to_point_sources(scene: Scene, indices) -> Scene:

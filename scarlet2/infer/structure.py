@@ -28,7 +28,7 @@ from ..ops.fourier import box_size
 from ..render.geometry import grid_offset
 from ..render.observe import render
 from .defaults import BULGE_FLUX_FRACTION, FREEFORM_FLOOR
-from .selection import without_source
+from .selection import pixels_and_model, without_source
 
 #: A free form's box holds the pixels where its source's light (inverse-variance weighted band
 #: sum, the S/N of one pixel's band sum) reaches this, plus a margin (pixels).
@@ -53,9 +53,7 @@ def structure_tests(scene: Scene, observation: Observation) -> list[tuple[int, f
     offset = grid_offset(observation, scene.frame)
     if offset is None:
         return []
-    w = np.asarray(observation.weights, np.float64)
-    data = np.where(w > 0, np.nan_to_num(np.asarray(observation.data, np.float64)), 0.0)
-    model = np.asarray(render(scene, observation), np.float64)
+    w, data, model = pixels_and_model(scene, observation)
     chi2 = w * (data - model) ** 2
     light = _light(scene, observation, model)
     out = []
@@ -102,9 +100,7 @@ def to_free_form(scene: Scene, observation: Observation, indices) -> Scene:
     there.
     """
     offset = np.asarray(grid_offset(observation, scene.frame))
-    w = np.asarray(observation.weights, np.float64)
-    data = np.where(w > 0, np.nan_to_num(np.asarray(observation.data, np.float64)), 0.0)
-    model = np.asarray(render(scene, observation), np.float64)
+    w, data, model = pixels_and_model(scene, observation)
     territory = _territories(scene, _light(scene, observation, model), offset)
     sources = list(scene.sources)
     for i in indices:
