@@ -225,8 +225,9 @@ def main(argv=None) -> int:
     s.add_argument(
         "--target-accept",
         type=float,
-        default=0.9,
-        help="mean acceptance the step size is adapted to (fewer divergences when higher)",
+        default=None,
+        help="mean acceptance the step size is adapted to (fewer divergences when higher; "
+        "default 0.9, 0.95 for float64 chains)",
     )
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -69,17 +69,18 @@ post = sc.sample(fitted, obs, num_chains=1, num_warmup=20, num_samples=10, progr
 fit_dtype = str(fitted.sources[0].components[0].spectrum.value.dtype)
 print(json.dumps({"x64": jax.config.jax_enable_x64, "fit_dtype": fit_dtype,
                   "flux_dtype": str(post["posterior"]["flux"].dtype),
-                  "lp_finite": bool(np.isfinite(post["sample_stats"]["lp"].values).all())}))
+                  "lp_finite": bool(np.isfinite(post["sample_stats"]["lp"].values).all()),
+                  "target": post.attrs["target_acceptance"]}))
 """
 
 
 def test_float64_prior_keeps_a_float32_fit_in_float32_and_samples():
     """Under x64, a prior built from float64 numbers must not widen a float32 observation's fit
     (it made the loop's carried types disagree); the chain runs in float64 there, as BlackJAX
-    draws its momenta in JAX's default float."""
+    draws its momenta in JAX's default float, and adapts to the float64 target acceptance."""
     pytest.importorskip("blackjax")
     env = dict(__import__("os").environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", MIXED], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert r == {"x64": True, "fit_dtype": "float32", "flux_dtype": "float64", "lp_finite": True}
+    assert r == {"x64": True, "fit_dtype": "float32", "flux_dtype": "float64", "lp_finite": True, "target": 0.95}
