@@ -59,9 +59,9 @@ def residual_peaks(
         raise InputError(f"observation {observation.label} is not on the scene's pixel grid: no residual detection")
     resid = residual_observation(scene, observation)
     found = detect_peaks(resid, threshold, min_separation, pixels=pixels)
-    centres = [
-        np.asarray(s.origin, float) + np.asarray(s.offset.value, float) for s in scene.sources if isinstance(s, Source)
-    ]
+    members = scene.sources if among is None else [scene.sources[i] for i in among]
+    members = [s for s in members if isinstance(s, Source)]
+    centres = [np.asarray(s.origin, float) + np.asarray(s.offset.value, float) for s in members]
     centres = np.array(centres).reshape(-1, 2) - np.asarray(offset)
     pos = found[0]
     if len(centres):

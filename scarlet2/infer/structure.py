@@ -41,23 +41,34 @@ STRUCTURE_CHI2 = 1.2
 STRUCTURE_SIGMA = 10.0
 
 
-def structure_tests(scene: Scene, observation: Observation) -> list[tuple[int, float, float, int]]:
+def territories(scene: Scene, observation: Observation) -> dict[int, np.ndarray]:
+    """Each source's *territory* on the observation's pixels, by index in ``scene.sources``:
+    the connected pixels about its centre where its model light exceeds all other sources'
+    together and reaches :data:`FREE_FORM_EDGE` (one render per source; compute once and pass
+    it to :func:`structure_tests`, :func:`to_free_form` and :func:`territory`)."""
+    offset = np.asarray(grid_offset(observation, scene.frame))
+    model = np.asarray(render(scene, observation), np.float64)
+    return _territories(scene, _light(scene, observation, model), offset)
+
+
+def structure_tests(scene: Scene, observation: Observation, regions=None) -> list[tuple[int, float, float, int]]:
     """``(index, chi2_per_value, n_values, box)`` for each source of ``scene`` (points too).
 
     Over the source's *territory* (the connected pixels about its centre where its light exceeds
     all others' together and reaches :data:`FREE_FORM_EDGE`): ``chi2_per_value`` is the
     residual chi^2 per pixel value, ``n_values`` the number of pixel values there, ``box`` the
     free form's box side (the territory's reach plus a margin, at most the source's box).
-    Empty unless the observation is on the scene's pixel grid.
+    Empty unless the observation is on the scene's pixel grid. ``regions``: the scene's
+    :func:`territories`, when already computed.
     """
     offset = grid_offset(observation, scene.frame)
     if offset is None:
         return []
     w, data, model = pixels_and_model(scene, observation)
     chi2 = w * (data - model) ** 2
-    light = _light(scene, observation, model)
+    regions = territories(scene, observation) if regions is None else regions
     out = []
-    for i, mine in _territories(scene, light, offset).items():
+    for i, mine in regions.items():
         n = float(np.sum(mine[None] & (w > 0)))
         if n < 1:
             continue
@@ -66,30 +77,30 @@ def structure_tests(scene: Scene, observation: Observation) -> list[tuple[int, f
     return out
 
 
-def structured(scene: Scene, observation: Observation) -> list[int]:
+def structured(scene: Scene, observation: Observation, regions=None) -> list[int]:
     """Indices of the extended, fully parametric sources whose profiles leave structure: over
     their territory (:func:`structure_tests`) chi^2 per value above :data:`STRUCTURE_CHI2`, an
     excess of :data:`STRUCTURE_SIGMA` standard deviations and more than the free form's pixel
     count (each pixel a free parameter: it must explain more than it could fit of pure noise)."""
     return [
         i
-        for i, _, _, box, excess in _significant(scene, observation)
+        for i, _, _, box, excess in _significant(scene, observation, regions)
         if _parametric_extended(scene.sources[i]) and excess > box**2
     ]
 
 
-def _significant(scene, observation):
+def _significant(scene, observation, regions=None):
     """``(index, chi2_per_value, n_values, box, excess)`` of the sources whose territory's
     chi^2 per value exceeds :data:`STRUCTURE_CHI2` by :data:`STRUCTURE_SIGMA` sigma."""
     out = []
-    for i, c, n, box in structure_tests(scene, observation):
+    for i, c, n, box in structure_tests(scene, observation, regions):
         excess = (c - 1) * n  # noise alone: 0 +- sqrt(2 n)
         if c > STRUCTURE_CHI2 and excess > STRUCTURE_SIGMA * np.sqrt(2 * n):
             out.append((i, c, n, box, excess))
     return out
 
 
-def to_free_form(scene: Scene, observation: Observation, indices) -> Scene:
+def to_free_form(scene: Scene, observation: Observation, indices, regions=None) -> Scene:
     """The scene with each source at ``indices`` given a free-form component in place of its
     widest profile (a single profile is kept as the core, with a bulge's share of its flux,
     and the free form added beside it), in the box of :func:`structure_tests`.
@@ -97,14 +108,14 @@ def to_free_form(scene: Scene, observation: Observation, indices) -> Scene:
     The free form may light only the source's territory (grown by :data:`FREE_FORM_MARGIN`
     pixels), so it cannot take a neighbour's light; it starts as that profile's image plus the
     source's positive residual (the data minus the whole model, in the spectrum's proportions)
-    there.
+    there. ``regions``: the scene's :func:`territories`, when already computed.
     """
     offset = np.asarray(grid_offset(observation, scene.frame))
     w, data, model = pixels_and_model(scene, observation)
-    territory = _territories(scene, _light(scene, observation, model), offset)
+    regions = territories(scene, observation) if regions is None else regions
     sources = list(scene.sources)
     for i in indices:
-        mine = territory[i]
+        mine = regions[i]
         src = sources[i]
         box = _box(src, mine, offset)
         src = src.with_box(box) if (box, box) != src.box else src
@@ -134,13 +145,10 @@ def to_free_form(scene: Scene, observation: Observation, indices) -> Scene:
     return scene.replace_sources(sources)
 
 
-def territory(scene: Scene, observation: Observation, indices) -> np.ndarray:
-    """The union of the territories (see :func:`structure_tests`) of the sources at
-    ``indices``, on the observation's pixels: where their own mismatch or a free form's
-    structure lies."""
-    offset = np.asarray(grid_offset(observation, scene.frame))
-    light = _light(scene, observation, np.asarray(render(scene, observation), np.float64))
-    mine = _territories(scene, light, offset)
+def territory(scene: Scene, observation: Observation, indices, regions=None) -> np.ndarray:
+    """The union of the :func:`territories` of the sources at ``indices``, on the
+    observation's pixels: where a free form will hold their structure."""
+    mine = territories(scene, observation) if regions is None else regions
     out = np.zeros(observation.data.shape[-2:], bool)
     for i in indices:
         out |= mine[i]
@@ -215,4 +223,4 @@ def _cut(image, origin, box):
     return out
 
 
-__all__ = ["structure_tests", "structured", "territory", "to_free_form"]
+__all__ = ["structure_tests", "structured", "territories", "territory", "to_free_form"]

@@ -18,7 +18,7 @@ from ..infer.initialization import initialize
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
 from ..infer.selection import select_points_by_refit
-from ..infer.structure import structured, territory, to_free_form
+from ..infer.structure import structured, territories, territory, to_free_form
 from ..infer.uncertainty import MAX_DENSE, fisher_errors
 from ..model import grids
 from ..model.frame import Frame
@@ -163,15 +163,16 @@ def fit_dataset(
         # one refit for both: residual peaks inside a galaxy that gets a free form are its
         # structure (arms, clumps), which the free form takes, not new sources
         stage.set_description_str("free forms and residual sources")
-        freed = structured(fitted, obs) if free_form else []
+        regions = territories(fitted, obs) if free_form else {}  # one render per source, shared
+        freed = structured(fitted, obs, regions) if free_form else []
         if grow_boxes:  # a profile cut by its box leaves structure that a larger box removes
             freed = [i for i in freed if info.box_leakage[i] <= BOX_LEAKAGE_WARNING]
         if residual_detection and not isinstance(model, Scene):
-            found, _, resid = residual_peaks(fitted, obs, exclude=territory(fitted, obs, freed))
+            found, _, resid = residual_peaks(fitted, obs, exclude=territory(fitted, obs, freed, regions))
             if len(found):
                 at = found + np.asarray(grid_offset(obs, fitted.frame))
                 extra = initialize(resid, at, frame=fitted.frame, background=False, **opts).sources
-    new = to_free_form(fitted, obs, freed) if freed else fitted
+    new = to_free_form(fitted, obs, freed, regions) if freed else fitted
     new = new.replace_sources([*new.sources, *extra]) if extra else new
     grown = 0
     if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):  # in the same refit

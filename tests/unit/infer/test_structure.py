@@ -76,6 +76,17 @@ def test_source_missing_from_the_catalogue_is_found_in_the_residual():
     for p in known:
         assert np.all(np.hypot(*(found - p).T) >= 3.0)
     np.testing.assert_allclose(np.asarray(resid.data), np.asarray(obs.data) - np.asarray(sc.render(fitted, obs)))
+    # a survey's ghost slot (no light) at that place does not hide it when only the real
+    # sources count (``among``), and does hide it when every source counts
+    from scarlet2.infer.initialization import kind_template
+
+    ghost = kind_template(fitted.frame, "point", blend.positions[missing], 15, flux=1e-30)
+    padded = fitted.replace_sources([*fitted.sources, ghost])
+    real = list(range(len(fitted.sources)))
+    found_real, _, _ = residual_peaks(padded, obs, among=real)
+    assert np.hypot(*(found_real - blend.positions[missing]).T).min() < 2.0
+    found_all, _, _ = residual_peaks(padded, obs)
+    assert len(found_all) == len(found_real) - 1
     # a peak inside an excluded mask (a free form's territory) is not reported
     mask = np.zeros(obs.data.shape[-2:], bool)
     iy, ix = np.round(found[np.argmin(d)]).astype(int)
