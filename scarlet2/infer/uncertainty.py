@@ -1,4 +1,13 @@
-"""Parameter errors from the inverse Fisher matrix (Hessian of the negative log posterior)."""
+"""Parameter errors from the inverse Fisher information.
+
+The Fisher information of a Gaussian likelihood is ``J^T W J`` (``J`` the Jacobian of the
+rendered observations in the free parameters, ``W`` the inverse variances), plus the Hessian of
+the negative log prior where the scene has priors. ``J`` comes from central differences of the
+forward render, all columns in one compiled program: compiling a forward render costs a fraction
+of the forward-over-reverse Hessian's compilation, which dominated the errors' time
+(docs/performance.md). Scenes too large for ``J`` to fit in :data:`JACOBIAN_BYTES` use the exact
+Hessian of the negative log posterior instead (the same matrix at a noiseless optimum).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,10 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ..errors import InputError
-from ..model.parameter import free_parameters, free_slots, parameter_names, set_values
+from ..model.parameter import free_parameters, free_slots, log_prior, parameter_names, set_values
 from ..model.scene import Scene
 from ..ops.jit import compiled, platform, to_device
+from ..render.canvas import render_canvas, render_sky
 from ..render.observe import prepare
 from .objective import neg_log_posterior_core
 
@@ -31,6 +41,56 @@ def hessian_batch(n_free: int, renderers) -> int:
     return int(np.clip(HESSIAN_BYTES // per_column, 1, max(n_free, 1)))
 
 
+#: Bytes the Jacobian (free parameters x observed pixels) may take; beyond, the exact Hessian.
+JACOBIAN_BYTES = 2**30
+
+#: Relative step of the central differences: about the cube root of float32's epsilon, where
+#: truncation and round-off errors balance (~1e-5 of each Jacobian column), times the magnitude
+#: of the parameter's slot (at least 1: pixels for centres, the unit for shapes).
+FD_STEP = 5e-3
+
+
+def difference_steps(slots, values) -> tuple[np.ndarray, np.ndarray]:
+    """``(up, down)``: the step of each flat free entry above and below its value. A step that
+    would leave the parameter's domain (a Sersic index at its bound, an ellipticity at the
+    disk's edge) is 0, and the difference one-sided."""
+    up, down = [], []
+    for (p, _), v in zip(slots, values, strict=True):
+        v = np.asarray(v, np.float64)
+        h = FD_STEP * max(float(np.abs(v).max(initial=0.0)), 1.0)
+        for k in range(v.size):
+            for sign, out in ((1.0, up), (-1.0, down)):
+                moved = v.copy().ravel()
+                moved[k] += sign * h
+                with np.errstate(invalid="ignore", divide="ignore"):  # outside: NaN, said here
+                    inside = np.all(np.isfinite(p.constraint.inverse_numpy(moved.reshape(v.shape))))
+                out.append(h if inside else 0.0)
+    return np.asarray(up), np.asarray(down)
+
+
+def _fisher(x, up, down, scene, renderers, batch: int):
+    _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
+    geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
+
+    def whitened(v):  # W^(1/2) times the model, every observed pixel
+        s = set_values(scene, unravel(v))
+        canvas, sky = render_canvas(s, geometry, dtype), render_sky(s)
+        return jnp.concatenate([(jnp.sqrt(r.weights) * r(canvas, sky)).ravel() for r in renderers])
+
+    def column(args):
+        e, a, b = args
+        return (whitened(x + a * e) - whitened(x - b * e)) / (a + b)
+
+    jac = jax.lax.map(column, (jnp.eye(x.size, dtype=x.dtype), up, down), batch_size=batch)
+    # HIGHEST: full float32 on accelerators too (their default dot may round to tf32/bf16)
+    return jnp.matmul(jac, jac.T, precision=jax.lax.Precision.HIGHEST)
+
+
+def _prior_hessian(x, scene):
+    _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
+    return jax.hessian(lambda v: -log_prior(set_values(scene, unravel(v))))(x)
+
+
 def _hessian(x, scene, renderers, batch: int):
     _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
 
@@ -46,8 +106,8 @@ def _hessian(x, scene, renderers, batch: int):
 
 
 def uncertainties(scene: Scene, observations, covariance: bool = False) -> dict[str, np.ndarray]:
-    """1-sigma errors of every free parameter (constrained space), from the inverse Hessian of
-    the negative log posterior at ``scene`` (meant to be an optimum).
+    """1-sigma errors of every free parameter (constrained space), from the inverse Fisher
+    information at ``scene`` (meant to be an optimum; :func:`fisher_information`).
 
     Returns a dict from each free parameter's path in the scene (``"sources[1].offset"``,
     ``"sources[1].components[0].morphology.r_e"``; :func:`scarlet2.parameter_names`) to its
@@ -80,8 +140,7 @@ def fisher_errors(scene: Scene, observations) -> tuple[list[np.ndarray], np.ndar
             f"{x.size} free parameters: too many for a dense Fisher matrix (limit {MAX_DENSE}); "
             "fix free-form morphologies or sample the posterior instead"
         )
-    hessian = compiled(_hessian, platform(renderers[0].data))
-    h = np.asarray(hessian(to_device(x, dtype), core, renderers, hessian_batch(x.size, renderers)), np.float64)
+    h = fisher_information(x, values, core, renderers)
     cov, var, cov_floored = covariance_from_hessian(h, rtol=100 * np.finfo(dtype).eps, floored=True)  # 1e-5 (f32)
     err = np.sqrt(var)
     cuts = np.cumsum([v.size for v in values])[:-1]
@@ -91,6 +150,24 @@ def fisher_errors(scene: Scene, observations) -> tuple[list[np.ndarray], np.ndar
         for i in members:
             errs[i] = e
     return errs, cov, cov_floored
+
+
+def fisher_information(x: np.ndarray, values, core: Scene, renderers) -> np.ndarray:
+    """The Fisher information matrix (float64, host) over the flat free entries ``x`` (their
+    slots' ``values``) of ``core`` (:func:`~scarlet2.render.observe.prepare`); the exact
+    Hessian of the negative log posterior where the Jacobian exceeds :data:`JACOBIAN_BYTES`."""
+    on = platform(renderers[0].data)
+    dtype = x.dtype
+    batch = hessian_batch(x.size, renderers)
+    pixels = sum(int(np.prod(r.data.shape)) for r in renderers)
+    if x.size * pixels * dtype.itemsize > JACOBIAN_BYTES:
+        return np.asarray(compiled(_hessian, on)(to_device(x, dtype), core, renderers, batch), np.float64)
+    up, down = difference_steps(free_slots(core), values)
+    args = (to_device(x, dtype), to_device(up, dtype), to_device(down, dtype), core, renderers, batch)
+    info = np.asarray(compiled(_fisher, on)(*args), np.float64)
+    if any(p.prior is not None for p, _ in free_slots(core)):
+        info += np.asarray(compiled(_prior_hessian, on)(to_device(x, dtype), core), np.float64)
+    return info
 
 
 def covariance_from_hessian(h, rtol=1e-5, floored=False):

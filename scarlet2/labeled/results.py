@@ -36,6 +36,13 @@ from .inputs import check_shared_bands, named_datasets
 from .schema import attach_wcs, get_wcs, to_observation
 from .store import scene_dataset
 
+#: The default fit grows the boxes of sources that put more than this fraction of their flux
+#: beyond their box, to at most :data:`GROWN_LEAKAGE`: the light a box cuts off wraps around
+#: inside it, and the fit answers by shrinking the wings, so the flux comes out low by about
+#: the leakage (GalSim blends: 10-15% for bright Sersics at 6-10% leakage; docs/design.md).
+GROW_LEAKAGE = 0.05
+GROWN_LEAKAGE = 0.02
+
 #: Named initialization presets for ``ds.scarlet.fit(model=...)``.
 MODELS = {
     "parametric": {},
@@ -80,8 +87,9 @@ def fit_dataset(
     errors
         Compute Fisher-matrix errors for the catalog.
     grow_boxes
-        When a fitted source puts more than ``BOX_LEAKAGE_WARNING`` of its flux beyond its box,
-        grow such boxes (:func:`scarlet2.grow_boxes`) and refit from the fitted values, once;
+        When a fitted source puts more than :data:`GROW_LEAKAGE` of its flux beyond its box,
+        grow such boxes to :data:`GROWN_LEAKAGE` (:func:`scarlet2.grow_boxes`) and refit from
+        the fitted values, once;
         ``result["fit"].attrs["boxes_grown"]`` counts them. With False, the fit warns instead.
     select_points
         After the fit, replace extended sources whose deblended light a point source explains as
@@ -166,7 +174,7 @@ def fit_dataset(
         regions = territories(fitted, obs) if free_form else {}  # one render per source, shared
         freed = structured(fitted, obs, regions) if free_form else []
         if grow_boxes:  # a profile cut by its box leaves structure that a larger box removes
-            freed = [i for i in freed if info.box_leakage[i] <= BOX_LEAKAGE_WARNING]
+            freed = [i for i in freed if info.box_leakage[i] <= GROW_LEAKAGE]
         if residual_detection and not isinstance(model, Scene):
             found, _, resid = residual_peaks(fitted, obs, exclude=territory(fitted, obs, freed, regions))
             if len(found):
@@ -175,13 +183,13 @@ def fit_dataset(
     new = to_free_form(fitted, obs, freed, regions) if freed else fitted
     new = new.replace_sources([*new.sources, *extra]) if extra else new
     grown = 0
-    if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):  # in the same refit
+    if grow_boxes and np.any(info.box_leakage > GROW_LEAKAGE):  # in the same refit
         new, grown = _grown(new)
     if new is not fitted:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
             fitted, info = fit(new, obs, **fit_options)
-    if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
+    if grow_boxes and np.any(info.box_leakage > GROW_LEAKAGE):
         bigger, more = _grown(fitted)  # profiles that grew in that refit
         if more:
             grown += more
@@ -219,7 +227,7 @@ def fit_dataset(
 
 def _grown(scene):
     """(scene with leaking boxes grown, how many grew)."""
-    bigger = grow_box_sizes(scene)
+    bigger = grow_box_sizes(scene, max_leakage=GROWN_LEAKAGE)
     grown = sum(a.box != b.box for a, b in zip(scene.sources, bigger.sources, strict=True) if hasattr(a, "box"))
     return (bigger if grown else scene), grown
 

@@ -145,3 +145,28 @@ def test_hessian_in_column_batches_is_the_same(monkeypatch):
     one_by_one = sc.uncertainties(scene, obs, covariance=True)[1]
     # float32 sums in another order: equal to round-off, relative to the largest entry
     np.testing.assert_allclose(one_by_one, all_at_once, rtol=0, atol=1e-5 * np.abs(all_at_once).max())
+
+
+def test_fisher_information_is_the_hessian_at_a_noiseless_optimum(monkeypatch):
+    """J^T W J from central differences of the render equals the exact (autodiff) Hessian of
+    the negative log likelihood where the model fits the data exactly, for linear (fluxes) and
+    nonlinear (centre, size, Sersic index, ellipticity) parameters; scenes whose Jacobian would
+    not fit in JACOBIAN_BYTES get that Hessian."""
+    from scarlet2.infer import uncertainty
+
+    frame = sc.Frame(["a", "b"], (41, 41))
+    with sc.Scene(frame) as scene:
+        galaxy = sc.Sersic(n=2.5, r_e=1.5, ellipticity=np.array([0.2, -0.1]))
+        sc.Source((20.3, 19.6), spectrum=np.array([300.0, 500.0]), morphology=galaxy)
+        sc.PointSource((11.2, 27.7), spectrum=np.array([200.0, 100.0]))
+    psf = np.asarray(sc.GaussianPSF(1.5).image((21, 21), n_bands=2))
+    w = np.full((2, 41, 41), 0.25)
+    template = sc.Observation(np.zeros((2, 41, 41)), weights=w, psf=psf, bands=["a", "b"])
+    obs = sc.Observation(np.asarray(sc.render(scene, template)), weights=w, psf=psf, bands=["a", "b"])
+    fisher = sc.uncertainties(scene, obs, covariance=True)[1]
+    monkeypatch.setattr(uncertainty, "JACOBIAN_BYTES", 1)
+    hessian = sc.uncertainties(scene, obs, covariance=True)[1]
+    sd = np.sqrt(np.diag(hessian))
+    assert np.all(np.isfinite(sd))
+    np.testing.assert_allclose(np.sqrt(np.diag(fisher)), sd, rtol=2e-3)
+    np.testing.assert_allclose(fisher / np.outer(sd, sd), hessian / np.outer(sd, sd), atol=2e-3)  # correlations
