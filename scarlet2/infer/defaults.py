@@ -33,12 +33,6 @@ DISK_SIZE_FRACTION = 1.3
 #: free the components can trade roles and an index run to its bound; held, galaxies that are
 #: not n = 4 + n = 1 fit worse (scarlet's psf_matched_sim: median |df/f| 0.09 -> 0.20). Off.
 FIX_BULGE_DISK_INDEX = False
-#: Free bulge and disk indices carry Normal priors about BULGE_SERSIC_N and DISK_SERSIC_N with
-#: these widths: wide enough for what galaxies show, narrow enough that the two components keep
-#: their roles (GalSim blends: median |df/f| 3.6% -> 3.5%, 90th percentile 16.8% -> 15.1%;
-#: docs/performance.md).
-BULGE_INDEX_PRIOR_SD = 2.0
-DISK_INDEX_PRIOR_SD = 0.6
 #: Measured shapes are clamped: distortion below this (a line has 1), reduced shear below this.
 MAX_DISTORTION = 0.99
 MAX_SHEAR = 0.6

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpyro.distributions as dist
 
 from ..errors import InputError
 from ..model import grids
@@ -29,11 +28,9 @@ from ..render.observe import as_observations
 from .defaults import (
     BOX_MARGIN,
     BULGE_FLUX_FRACTION,
-    BULGE_INDEX_PRIOR_SD,
     BULGE_SERSIC_N,
     BULGE_SHEAR_FRACTION,
     BULGE_SIZE_FRACTION,
-    DISK_INDEX_PRIOR_SD,
     DISK_SERSIC_N,
     DISK_SIZE_FRACTION,
     FIX_BULGE_DISK_INDEX,
@@ -136,7 +133,7 @@ def initialize(
                 ]
                 Source(center=yx, components=comps, box=box)
             elif max_components >= 2 and snr > bright_snr:
-                disk = Sersic(_index(DISK_SERSIC_N, DISK_INDEX_PRIOR_SD), DISK_SIZE_FRACTION * r_e, (g1, g2))
+                disk = Sersic(_index(DISK_SERSIC_N), DISK_SIZE_FRACTION * r_e, (g1, g2))
                 comps = [
                     _bulge(frame, v.band_idx, flux, r_e, g1, g2),
                     Component(_spectrum(frame, v.band_idx, (1 - BULGE_FLUX_FRACTION) * flux), disk),
@@ -167,7 +164,7 @@ def kind_template(frame: Frame, kind: str, center, box: int, flux: float = 1.0) 
     if kind == "sersic":
         return Source(center=center, spectrum=spectrum, morphology=Sersic(SINGLE_SERSIC_N, 1.0, (0.0, 0.0)), box=box)
     if kind == "sersic+sersic":
-        disk = Sersic(_index(DISK_SERSIC_N, DISK_INDEX_PRIOR_SD), DISK_SIZE_FRACTION, (0.0, 0.0))
+        disk = Sersic(_index(DISK_SERSIC_N), DISK_SIZE_FRACTION, (0.0, 0.0))
         comps = [_bulge(frame, everywhere, spectrum, 1.0, 0.0, 0.0), Component(spectrum.copy(), disk)]
         return Source(center=center, components=comps, box=box)
     raise InputError(f"unknown source kind {kind!r}; one of {SOURCE_KINDS}")
@@ -282,15 +279,12 @@ def _spectrum(frame, band_idx, values):
 def _bulge(frame, band_idx, flux, r_e, g1, g2) -> Component:
     """The bulge of a two-component start: compact, rounder, a share of the flux."""
     shape = (BULGE_SHEAR_FRACTION * g1, BULGE_SHEAR_FRACTION * g2)
-    morphology = Sersic(_index(BULGE_SERSIC_N, BULGE_INDEX_PRIOR_SD), BULGE_SIZE_FRACTION * r_e, shape)
+    morphology = Sersic(_index(BULGE_SERSIC_N), BULGE_SIZE_FRACTION * r_e, shape)
     return Component(_spectrum(frame, band_idx, BULGE_FLUX_FRACTION * flux), morphology)
 
 
-def _index(n: float, sd: float) -> Parameter:
+def _index(n: float):
     """A bulge's or disk's Sersic index: held at ``n`` when
     :data:`~scarlet2.infer.defaults.FIX_BULGE_DISK_INDEX` (the classic n = 4 + n = 1
-    decomposition), else free with a Normal(n, sd) prior (without one the two components trade
-    roles and an index runs to its bounds)."""
-    if FIX_BULGE_DISK_INDEX:
-        return Parameter(n, constraint=SERSIC_INDEX_BOUNDS, fixed=True)
-    return Parameter(n, constraint=SERSIC_INDEX_BOUNDS, prior=dist.Normal(n, sd), stepsize=0.05)  # Sersic's
+    decomposition; a free index lets the two components trade roles and run to its bounds)."""
+    return Parameter(n, constraint=SERSIC_INDEX_BOUNDS, fixed=True) if FIX_BULGE_DISK_INDEX else n

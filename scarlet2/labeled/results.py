@@ -89,7 +89,8 @@ def fit_dataset(
     grow_boxes
         When a fitted source puts more than :data:`GROW_LEAKAGE` of its flux beyond its box,
         grow such boxes to :data:`GROWN_LEAKAGE` (:func:`scarlet2.grow_boxes`) and refit from
-        the fitted values, once;
+        the fitted values (once more where a profile outgrows its box by more than
+        ``BOX_LEAKAGE_WARNING`` in that refit);
         ``result["fit"].attrs["boxes_grown"]`` counts them. With False, the fit warns instead.
     select_points
         After the fit, replace extended sources whose deblended light a point source explains as
@@ -189,8 +190,9 @@ def fit_dataset(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
             fitted, info = fit(new, obs, **fit_options)
-    if grow_boxes and np.any(info.box_leakage > GROW_LEAKAGE):
-        bigger, more = _grown(fitted)  # profiles that grew in that refit
+    if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
+        # profiles that grew far in that refit: one more fit (a few percent is not worth one)
+        bigger, more = _grown(fitted)
         if more:
             grown += more
             with warnings.catch_warnings():
