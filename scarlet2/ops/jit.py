@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import equinox as eqx
@@ -29,24 +30,44 @@ ITERATIVE_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 2}}
 
 _COMPILED = {}
 
+#: Per backend, the options of :data:`COMPILER_OPTIONS` that this XLA build does not know (a
+#: newer jaxlib dropped ``xla_cpu_use_fusion_emitters``): learnt at the first compilation that
+#: names one, then left out.
+_UNKNOWN: dict[str, set[str]] = {}
+
 
 def compiler_options(backend: str, iterative: bool = False) -> dict:
     """The XLA options scarlet2 compiles with on ``backend``: :data:`COMPILER_OPTIONS`, updated
-    with :data:`ITERATIVE_COMPILER_OPTIONS` for programs that iterate."""
+    with :data:`ITERATIVE_COMPILER_OPTIONS` for programs that iterate, less those this XLA
+    build does not know."""
     options = dict(COMPILER_OPTIONS.get(backend, {}))
     if iterative:
         options.update(ITERATIVE_COMPILER_OPTIONS.get(backend, {}))
+    for name in _UNKNOWN.get(backend, ()):
+        options.pop(name, None)
     return options
 
 
 def compiled(fn: Callable, backend: str, iterative: bool = False) -> Callable:
     """``fn`` under ``equinox.filter_jit`` with :func:`compiler_options` (one wrapper per
-    function, backend and options, so its compilation cache is kept)."""
-    options = compiler_options(backend, iterative)
-    key = (fn, backend, tuple(sorted(options.items())))
-    if key not in _COMPILED:
-        _COMPILED[key] = eqx.filter_jit(fn, compiler_options=dict(options))
-    return _COMPILED[key]
+    function, backend and options, so its compilation cache is kept). An option the installed
+    XLA refuses as unknown is dropped for the backend and the call compiled again without it."""
+
+    def call(*args, **kwargs):
+        while True:
+            options = compiler_options(backend, iterative)
+            key = (fn, backend, tuple(sorted(options.items())))
+            if key not in _COMPILED:
+                _COMPILED[key] = eqx.filter_jit(fn, compiler_options=dict(options))
+            try:
+                return _COMPILED[key](*args, **kwargs)
+            except jax.errors.JaxRuntimeError as e:
+                unknown = re.search(r"No such compile option: '([^']+)'", str(e))
+                if unknown is None or unknown.group(1) not in options:
+                    raise
+                _UNKNOWN.setdefault(backend, set()).add(unknown.group(1))
+
+    return call
 
 
 def platform(array: Array) -> str:
