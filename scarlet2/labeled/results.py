@@ -106,7 +106,9 @@ def fit_dataset(
         With the free forms, detect in the residual (light no source explains: a source the
         catalogue lacks, a faint one on a brighter neighbour's slope), add the peaks at least
         :data:`~scarlet2.infer.residual.RESIDUAL_CLEARANCE` pixels from every source and outside
-        the free forms' territories, and refit once for both. They follow the catalogue's (or
+        the free forms' territories, and refit once for both; where that found sources, look
+        once more after the refit (they can hide others beside them) and refit if it finds
+        more. They follow the catalogue's (or
         detection's) sources in the result's catalog, marked ``found_in_residual``;
         ``result["fit"].attrs["residual_sources"]`` counts them. One observation on the model's
         grid only.
@@ -166,7 +168,7 @@ def fit_dataset(
             refit, refit_info, selected = select_points_by_refit(fitted, obs, fit, **fit_options)
         if selected or refit is not None:
             fitted, info = refit, refit_info
-    freed, extra = [], []
+    freed, extra, exclude = [], [], None
     on_grid = not joint and grid_offset(obs, fitted.frame) is not None
     if (free_form or residual_detection) and on_grid:
         # one refit for both: residual peaks inside a galaxy that gets a free form are its
@@ -177,7 +179,8 @@ def fit_dataset(
         if grow_boxes:  # a profile cut by its box leaves structure that a larger box removes
             freed = [i for i in freed if info.box_leakage[i] <= GROW_LEAKAGE]
         if residual_detection and not isinstance(model, Scene):
-            found, _, resid = residual_peaks(fitted, obs, exclude=territory(fitted, obs, freed, regions))
+            exclude = territory(fitted, obs, freed, regions)
+            found, _, resid = residual_peaks(fitted, obs, exclude=exclude)
             if len(found):
                 at = found + np.asarray(grid_offset(obs, fitted.frame))
                 extra = initialize(resid, at, frame=fitted.frame, background=False, **opts).sources
@@ -190,6 +193,17 @@ def fit_dataset(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
             fitted, info = fit(new, obs, **fit_options)
+    if extra:
+        # once more: sources found in the residual can hide others beside them until they are
+        # fitted (a pair at an image edge, DC2), with the same territories left to free forms
+        found, _, resid = residual_peaks(fitted, obs, exclude=exclude)
+        if len(found):
+            at = found + np.asarray(grid_offset(obs, fitted.frame))
+            more = initialize(resid, at, frame=fitted.frame, background=False, **opts).sources
+            extra = [*extra, *more]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
+                fitted, info = fit(fitted.replace_sources([*fitted.sources, *more]), obs, **fit_options)
     if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
         # profiles that grew far in that refit: one more fit (a few percent is not worth one)
         bigger, more = _grown(fitted)
