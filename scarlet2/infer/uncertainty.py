@@ -51,24 +51,45 @@ FD_STEP = 5e-3
 
 
 def difference_steps(slots, values) -> tuple[np.ndarray, np.ndarray]:
-    """``(up, down)``: the step of each flat free entry above and below its value. A step that
+    """``(offsets, weights)``, each (n, 2): the derivative of the model along each flat free
+    entry is ``sum_k weights[:, k] * (model(x + offsets[:, k] e) - model(x))``. Central
+    differences (offsets +-h), or second-order one-sided ones (d, 2d) inward where a central step
     would leave the parameter's domain (a Sersic index at its bound, an ellipticity at the
-    disk's edge) is 0, and the difference one-sided."""
-    up, down = [], []
+    disk's edge). Differences of renders, so pixels a parameter does not touch get exactly 0
+    (a band whose pixels are all masked stays without information)."""
+    offsets, weights = [], []
     for (p, _), v in zip(slots, values, strict=True):
         v = np.asarray(v, np.float64)
         h = FD_STEP * max(float(np.abs(v).max(initial=0.0)), 1.0)
         for k in range(v.size):
-            for sign, out in ((1.0, up), (-1.0, down)):
+
+            def inside(t, v=v, k=k, p=p):
                 moved = v.copy().ravel()
-                moved[k] += sign * h
-                with np.errstate(invalid="ignore", divide="ignore"):  # outside: NaN, said here
-                    inside = np.all(np.isfinite(p.constraint.inverse_numpy(moved.reshape(v.shape))))
-                out.append(h if inside else 0.0)
-    return np.asarray(up), np.asarray(down)
+                moved[k] += t
+                return _inside(p.constraint, moved.reshape(v.shape))
+
+            if inside(h) and inside(-h):
+                offsets.append((h, -h))
+                weights.append((0.5 / h, -0.5 / h))
+            else:
+                # toward the domain's inside, shorter: near a bound the model bends faster
+                d = h / 4 if inside(h / 4) and inside(h / 2) else -h / 4
+                offsets.append((d, 2 * d))
+                weights.append((2.0 / d, -0.5 / d))
+    return np.asarray(offsets), np.asarray(weights)
 
 
-def _fisher(x, up, down, scene, renderers, batch: int):
+def _inside(constraint, x) -> bool:
+    """Whether ``x`` lies in the constraint's domain: its inverse exists and maps back (the unit
+    disk's inverse clips instead of failing). Constraints without host transforms: assumed."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # outside: NaN, said here
+        u = constraint.inverse_numpy(x)
+        if u is None:
+            return True
+        return bool(np.all(np.isfinite(u)) and np.allclose(constraint.forward_numpy(u), x, rtol=1e-6, atol=1e-9))
+
+
+def _fisher(x, offsets, weights, scene, renderers, batch: int):
     _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
     geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
 
@@ -77,11 +98,13 @@ def _fisher(x, up, down, scene, renderers, batch: int):
         canvas, sky = render_canvas(s, geometry, dtype), render_sky(s)
         return jnp.concatenate([(jnp.sqrt(r.weights) * r(canvas, sky)).ravel() for r in renderers])
 
-    def column(args):
-        e, a, b = args
-        return (whitened(x + a * e) - whitened(x - b * e)) / (a + b)
+    at_x = whitened(x)
 
-    jac = jax.lax.map(column, (jnp.eye(x.size, dtype=x.dtype), up, down), batch_size=batch)
+    def column(args):
+        e, t, c = args
+        return c[0] * (whitened(x + t[0] * e) - at_x) + c[1] * (whitened(x + t[1] * e) - at_x)
+
+    jac = jax.lax.map(column, (jnp.eye(x.size, dtype=x.dtype), offsets, weights), batch_size=batch)
     # HIGHEST: full float32 on accelerators too (their default dot may round to tf32/bf16)
     return jnp.matmul(jac, jac.T, precision=jax.lax.Precision.HIGHEST)
 
@@ -162,8 +185,8 @@ def fisher_information(x: np.ndarray, values, core: Scene, renderers) -> np.ndar
     pixels = sum(int(np.prod(r.data.shape)) for r in renderers)
     if x.size * pixels * dtype.itemsize > JACOBIAN_BYTES:
         return np.asarray(compiled(_hessian, on)(to_device(x, dtype), core, renderers, batch), np.float64)
-    up, down = difference_steps(free_slots(core), values)
-    args = (to_device(x, dtype), to_device(up, dtype), to_device(down, dtype), core, renderers, batch)
+    offsets, weights = difference_steps(free_slots(core), values)
+    args = (to_device(x, dtype), to_device(offsets, dtype), to_device(weights, dtype), core, renderers, batch)
     info = np.asarray(compiled(_fisher, on)(*args), np.float64)
     if any(p.prior is not None for p, _ in free_slots(core)):
         info += np.asarray(compiled(_prior_hessian, on)(to_device(x, dtype), core), np.float64)
