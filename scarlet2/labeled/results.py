@@ -180,10 +180,7 @@ def fit_dataset(
             freed = [i for i in freed if info.box_leakage[i] <= GROW_LEAKAGE]
         if residual_detection and not isinstance(model, Scene):
             exclude = territory(fitted, obs, freed, regions)
-            found, _, resid = residual_peaks(fitted, obs, exclude=exclude)
-            if len(found):
-                at = found + np.asarray(grid_offset(obs, fitted.frame))
-                extra = initialize(resid, at, frame=fitted.frame, background=False, **opts).sources
+            extra = _residual_sources(fitted, obs, exclude, opts)
     new = to_free_form(fitted, obs, freed, regions) if freed else fitted
     new = new.replace_sources([*new.sources, *extra]) if extra else new
     grown = 0
@@ -196,14 +193,12 @@ def fit_dataset(
     if extra:
         # once more: sources found in the residual can hide others beside them until they are
         # fitted (a pair at an image edge, DC2), with the same territories left to free forms
-        found, _, resid = residual_peaks(fitted, obs, exclude=exclude)
-        if len(found):
-            at = found + np.asarray(grid_offset(obs, fitted.frame))
-            more = initialize(resid, at, frame=fitted.frame, background=False, **opts).sources
-            extra = [*extra, *more]
+        hidden = _residual_sources(fitted, obs, exclude, opts)
+        if hidden:
+            extra = [*extra, *hidden]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
-                fitted, info = fit(fitted.replace_sources([*fitted.sources, *more]), obs, **fit_options)
+                fitted, info = fit(fitted.replace_sources([*fitted.sources, *hidden]), obs, **fit_options)
     if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
         # profiles that grew far in that refit: one more fit (a few percent is not worth one)
         bigger, more = _grown(fitted)
@@ -239,6 +234,16 @@ def fit_dataset(
     stage.update()
     stage.close()
     return result
+
+
+def _residual_sources(fitted, obs, exclude, opts) -> list:
+    """New sources at the peaks of the fit's residual (:func:`residual_peaks`) outside
+    ``exclude``, initialized on the residual as the others were."""
+    found, _, resid = residual_peaks(fitted, obs, exclude=exclude)
+    if not len(found):
+        return []
+    at = found + np.asarray(grid_offset(obs, fitted.frame))
+    return list(initialize(resid, at, frame=fitted.frame, background=False, **opts).sources)
 
 
 def _grown(scene):

@@ -147,40 +147,53 @@ def test_hessian_in_column_batches_is_the_same(monkeypatch):
     np.testing.assert_allclose(one_by_one, all_at_once, rtol=0, atol=1e-5 * np.abs(all_at_once).max())
 
 
-def test_fisher_information_is_the_hessian_at_a_noiseless_optimum(monkeypatch):
-    """J^T W J from central differences of the render equals the exact (autodiff) Hessian of
-    the negative log likelihood where the model fits the data exactly, for linear (fluxes) and
-    nonlinear (centre, size, Sersic index, ellipticity) parameters; scenes whose Jacobian would
-    not fit in JACOBIAN_BYTES get that Hessian."""
+def _fisher_and_hessian(scene, monkeypatch):
+    """The covariances from the Fisher information and from the exact Hessian (the path of
+    scenes whose Jacobian exceeds JACOBIAN_BYTES), at the scene's own noiseless image."""
     from scarlet2.infer import uncertainty
 
-    frame = sc.Frame(["a", "b"], (41, 41))
-    with sc.Scene(frame) as scene:
-        galaxy = sc.Sersic(n=2.5, r_e=1.5, ellipticity=np.array([0.2, -0.1]))
-        sc.Source((20.3, 19.6), spectrum=np.array([300.0, 500.0]), morphology=galaxy)
-        sc.PointSource((11.2, 27.7), spectrum=np.array([200.0, 100.0]))
     psf = np.asarray(sc.GaussianPSF(1.5).image((21, 21), n_bands=2))
     w = np.full((2, 41, 41), 0.25)
     template = sc.Observation(np.zeros((2, 41, 41)), weights=w, psf=psf, bands=["a", "b"])
     obs = sc.Observation(np.asarray(sc.render(scene, template)), weights=w, psf=psf, bands=["a", "b"])
     fisher = sc.uncertainties(scene, obs, covariance=True)[1]
-    monkeypatch.setattr(uncertainty, "JACOBIAN_BYTES", 1)
-    hessian = sc.uncertainties(scene, obs, covariance=True)[1]
-    sd = np.sqrt(np.diag(hessian))
-    assert np.all(np.isfinite(sd))
-    np.testing.assert_allclose(np.sqrt(np.diag(fisher)), sd, rtol=2e-3)
-    np.testing.assert_allclose(fisher / np.outer(sd, sd), hessian / np.outer(sd, sd), atol=2e-3)  # correlations
+    with monkeypatch.context() as m:
+        m.setattr(uncertainty, "JACOBIAN_BYTES", 1)
+        hessian = sc.uncertainties(scene, obs, covariance=True)[1]
+    return fisher, hessian
+
+
+def test_fisher_information_is_the_hessian_at_a_noiseless_optimum(monkeypatch):
+    """J^T W J from central differences of the render equals the exact (autodiff) Hessian of
+    the negative log likelihood where the model fits the data exactly, for linear (fluxes) and
+    nonlinear (centre, size, Sersic index, ellipticity) parameters; scenes whose Jacobian would
+    not fit in JACOBIAN_BYTES get that Hessian. With a prior, its curvature is in both."""
+    import numpyro.distributions as dist
+
+    for prior in (None, dist.Normal(1.5, 0.05)):
+        with sc.Scene(sc.Frame(["a", "b"], (41, 41))) as scene:
+            r_e = sc.Parameter(1.5, "positive", prior=prior)
+            galaxy = sc.Sersic(n=2.5, r_e=r_e, ellipticity=np.array([0.2, -0.1]))
+            sc.Source((20.3, 19.6), spectrum=np.array([300.0, 500.0]), morphology=galaxy)
+            sc.PointSource((11.2, 27.7), spectrum=np.array([200.0, 100.0]))
+        fisher, hessian = _fisher_and_hessian(scene, monkeypatch)
+        sd = np.sqrt(np.diag(hessian))
+        assert np.all(np.isfinite(sd))
+        np.testing.assert_allclose(np.sqrt(np.diag(fisher)), sd, rtol=2e-3)
+        np.testing.assert_allclose(fisher / np.outer(sd, sd), hessian / np.outer(sd, sd), atol=2e-3)  # correlations
+        if prior is not None:  # the prior (sd 0.05) bounds r_e's error
+            k = sc.parameter_names(scene).index("sources[0].components[0].morphology.r_e")
+            assert sd[sum(np.size(p.value) for p in sc.free_parameters(scene)[:k])] < 0.05
 
 
 def test_a_parameter_at_its_domain_edge_gets_a_one_sided_difference(monkeypatch):
     """A Sersic index just above its lower bound (0.3) and an ellipticity at the unit disk's
-    edge (radius 0.95): the steps that would leave the domain are 0, the others stay, and the Fisher errors
-    still agree with the exact Hessian's at a noiseless optimum (one-sided, second order)."""
+    edge (radius 0.95): their differences are one-sided, inward, the others central, and the
+    Fisher errors still agree with the exact Hessian's at a noiseless optimum (second order)."""
     from scarlet2.infer import uncertainty
     from scarlet2.model.parameter import free_slots
 
-    frame = sc.Frame(["a", "b"], (41, 41))
-    with sc.Scene(frame) as scene:
+    with sc.Scene(sc.Frame(["a", "b"], (41, 41))) as scene:
         galaxy = sc.Sersic(n=0.301, r_e=2.5, ellipticity=np.array([0.0, 0.948]))
         sc.Source((20.3, 19.6), spectrum=np.array([3000.0, 5000.0]), morphology=galaxy)
     slots = free_slots(scene)
@@ -191,12 +204,6 @@ def test_a_parameter_at_its_domain_edge_gets_a_one_sided_difference(monkeypatch)
     assert one_sided == {"sources[0].components[0].morphology.n", "sources[0].components[0].morphology.ellipticity"}
     inward = {n: t for n, t in zip(names, offsets, strict=True) if t[0] * t[1] > 0}
     assert inward["sources[0].components[0].morphology.n"][0] > 0  # up from the lower bound
-    psf = np.asarray(sc.GaussianPSF(1.5).image((21, 21), n_bands=2))
-    w = np.full((2, 41, 41), 0.25)
-    template = sc.Observation(np.zeros((2, 41, 41)), weights=w, psf=psf, bands=["a", "b"])
-    obs = sc.Observation(np.asarray(sc.render(scene, template)), weights=w, psf=psf, bands=["a", "b"])
-    fisher = sc.uncertainties(scene, obs, covariance=True)[1]
-    monkeypatch.setattr(uncertainty, "JACOBIAN_BYTES", 1)
-    hessian = sc.uncertainties(scene, obs, covariance=True)[1]
+    fisher, hessian = _fisher_and_hessian(scene, monkeypatch)
     # 0.4% (2% with the full central step one-sided: the index's profile bends fast near 0.3)
     np.testing.assert_allclose(np.sqrt(np.diag(fisher)), np.sqrt(np.diag(hessian)), rtol=1e-2)
