@@ -18,7 +18,7 @@ def _survey(args) -> int:
     summary = run(
         args.input, args.out, tile=args.tile, halo=args.halo, workers=args.workers, scheduler=args.scheduler,
         retry_failed=args.retry_failed, parquet=args.parquet, cache_dir=cache, progress=not args.quiet,
-        max_iter=args.max_iter, max_structures=args.max_structures or None,
+        max_iter=args.max_iter, max_structures=args.max_structures or None, flux_errors=args.flux_errors,
     )  # fmt: skip
     print(
         f"scarlet2: {summary.n_sources} sources from {summary.n_regions} regions ({summary.done} fitted now, "
@@ -244,6 +244,10 @@ def main(argv=None) -> int:
     v.add_argument("--retry-failed", action="store_true", help="rerun the regions recorded as failed")
     v.add_argument("--parquet", help="also write the catalog as Parquet here")
     v.add_argument("--max-iter", type=int, default=300)
+    v.add_argument(
+        "--flux-errors", choices=("marginal", "linear"), default="marginal",
+        help="flux errors from the Fisher information over shapes too (default), or conditional on them (cheaper)",
+    )  # fmt: skip
     v.add_argument(
         "--max-structures", type=int, default=4,
         help="compiled scene structures a worker keeps before it drops them all (bounds its memory; 0: keep all)",

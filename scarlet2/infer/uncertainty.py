@@ -89,15 +89,22 @@ def _inside(constraint, x) -> bool:
         return bool(np.all(np.isfinite(u)) and np.allclose(constraint.forward_numpy(u), x, rtol=1e-6, atol=1e-9))
 
 
-def _fisher(x, offsets, weights, scene, renderers, batch: int):
+def whitened_model(scene, renderers):
+    """The function from the flat free entries of ``scene`` to ``W^(1/2)`` times its model in
+    every observed pixel (observations concatenated, each flattened as (band, y, x)); traced."""
     _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
     geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
 
-    def whitened(v):  # W^(1/2) times the model, every observed pixel
+    def whitened(v):
         s = set_values(scene, unravel(v))
         canvas, sky = render_canvas(s, geometry, dtype), render_sky(s)
         return jnp.concatenate([(jnp.sqrt(r.weights) * r(canvas, sky)).ravel() for r in renderers])
 
+    return whitened
+
+
+def _fisher(x, offsets, weights, scene, renderers, batch: int):
+    whitened = whitened_model(scene, renderers)
     at_x = whitened(x)
 
     def column(args):

@@ -178,7 +178,8 @@ def run(
         else:
             _run_distributed(client, task, todo, ds, source, wcs, out, storage_options, bar)
         bar.close()
-        cat = finalize(out, regions, [str(b) for b in ds["band"].values], wcs, storage_options, parquet)
+        bands = [str(b) for b in ds["band"].values]
+        cat = finalize(out, regions, bands, wcs, storage_options, parquet, flux_errors=settings.flux_errors)
         records = read_records(out, storage_options)
     finally:
         if own_client is not None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..infer.detection import detect_peaks
+from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import SOURCE_KINDS, initialize, kind_template
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
@@ -47,6 +48,9 @@ POINT_BOX = box_size(15)
 #: Extra point-source slots of a region's first fit: residual detection adds faint sources,
 #: mostly points (measured on simulated fields: 5-8 per region).
 RESIDUAL_POINT_HEADROOM = 8
+
+#: How the catalog's flux errors are computed (:attr:`SurveySettings.flux_errors`).
+FLUX_ERRORS = {"marginal": marginal_flux_errors, "linear": linear_flux_errors}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +82,11 @@ class SurveySettings:
         every source above S/N 5 is a Sersic (a star fits as one of tiny r_e), because small
         galaxies taken for points lose 10-25% of their flux (simulated fields: median |df/f|
         of isolated galaxies 10% with points, 3% without).
+    flux_errors
+        ``"marginal"``: from the Fisher information over every amplitude, shape and position in
+        the region (:func:`~scarlet2.infer.flux_errors.marginal_flux_errors`); ``"linear"``:
+        conditional on the fitted shapes (the linear model's normal matrix alone), cheaper and
+        smaller (by 1.6x in the pulls' MAD on simulated fields).
     """
 
     tile: int = 256
@@ -93,6 +102,11 @@ class SurveySettings:
     points: bool = False
     residual_detection: bool = True
     first_rtol: float = 1e-4
+    flux_errors: str = "marginal"
+
+    def __post_init__(self):
+        if self.flux_errors not in FLUX_ERRORS:
+            raise InputError(f"flux_errors={self.flux_errors!r}: one of {', '.join(FLUX_ERRORS)}")
 
     @property
     def box(self) -> int:
@@ -204,7 +218,7 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
     model = np.asarray(render(fitted, obs))
     if not (np.isfinite(info.chi2) and np.all(np.isfinite(model))):
         raise FloatingPointError(f"region {region.name}: the fit ended with a non-finite loss or model")
-    flux_err = linear_flux_errors(fitted, obs, hold=hold)
+    flux_err = FLUX_ERRORS[settings.flux_errors](fitted, obs, hold=hold)
     cat = source_catalog(fitted, obs.wcs, None, None, (obs, (0, 0), model))
     # catalog rows follow the non-background sources; keep the real ones whose peak is owned
     rows = [i for i, s in enumerate(fitted.sources) if not isinstance(s, Background)]

@@ -196,7 +196,16 @@ def _rows_dataset(table: dict) -> xr.Dataset:
     return xr.Dataset(data)
 
 
-def finalize(out, regions: list[Region], bands, wcs, storage_options=None, parquet=None) -> xr.Dataset:
+#: The catalog's description of its flux errors, by :attr:`SurveySettings.flux_errors`.
+FLUX_ERROR_NOTES = {
+    "marginal": "1 sigma from the Fisher information over every amplitude, shape and position in the region",
+    "linear": "conditional on the fitted shapes (per-band linear least squares)",
+}
+
+
+def finalize(
+    out, regions: list[Region], bands, wcs, storage_options=None, parquet=None, flux_errors="marginal"
+) -> xr.Dataset:
     """Gather the finished regions' rows into ``/catalog`` (ids in region order) and mark the
     store complete when every region is done. Returns the catalog."""
     records = read_records(out, storage_options)
@@ -224,7 +233,7 @@ def finalize(out, regions: list[Region], bands, wcs, storage_options=None, parqu
     cat.attrs = {
         "kinds": json.dumps(list(KINDS)),
         "flags": json.dumps(FLAGS),
-        "flux_err": "conditional on the fitted shapes (per-band linear least squares)",
+        "flux_err": FLUX_ERROR_NOTES[flux_errors],
     }
     cat = attach_wcs(cat, wcs)
     write_zarr(cat, out, mode="w", group="catalog", storage_options=storage_options)

@@ -49,6 +49,7 @@ def test_survey_recovers_the_truth_once(field, fitted):
     df = np.abs(cat["flux"].values[rows[iso]] / truth["flux"].values[iso] - 1)
     assert np.median(df) < 0.05, np.median(df, axis=1)
     assert np.all(cat["flux_err"].values[rows[bright]] > 0)
+    assert "Fisher information" in tree["catalog"].attrs["flux_err"]  # marginal over shapes
     assert list(cat["band"].values) == list(field.dataset["band"].values)
     assert sc.get_wcs(tree["catalog"].to_dataset()) is not None
     # sky positions through the mosaic's WCS
@@ -150,6 +151,10 @@ def test_bad_input_is_refused_before_any_work(field, mosaic, fitted, tmp_path):
     # an existing store with resume=False
     with pytest.raises(InputError, match="already exists"):
         sc.survey.run(str(mosaic), out, tile=TILE, workers=0, progress=False, resume=False)
+    # an unknown kind of flux errors, named with the choices
+    with pytest.raises(InputError, match="flux_errors='fisher'.*marginal, linear"):
+        sc.survey.run(str(mosaic), tmp_path / "z.zarr", tile=TILE, workers=0, progress=False, flux_errors="fisher")
+    assert not (tmp_path / "z.zarr").exists()
 
 
 def test_unreachable_scheduler_is_a_clear_error(mosaic, tmp_path):

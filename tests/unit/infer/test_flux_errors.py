@@ -1,0 +1,49 @@
+"""Flux errors marginal over shapes from coloured differences (the survey's errors) against the
+full Fisher matrix, on a GalSim-drawn blend."""
+
+import numpy as np
+import pytest
+
+import scarlet2 as sc
+from scarlet2.infer.flux_errors import marginal_flux_errors
+from scarlet2.infer.spectra import linear_flux_errors
+from scarlet2.labeled.results import build_result
+
+pytestmark = pytest.mark.filterwarnings("ignore::scarlet2.BoxLeakageWarning")
+
+
+@pytest.fixture(scope="module")
+def blend():
+    # four galaxies 7-14 px apart: neighbours' shapes and fluxes are correlated with each other's
+    b = sc.simulate.simulate_galsim_blend(3, n_sources=4, shape=(64, 64))
+    obs = sc.to_observation(b.dataset)
+    scene = sc.initialize(obs, np.asarray(b.positions, float))
+    fitted, info = sc.fit(scene, obs, progress=False)
+    rows = [i for i, s in enumerate(fitted.sources) if not isinstance(s, sc.Background)]
+    full = build_result(b.dataset, obs, fitted, info).scarlet.catalog["flux_err"].values
+    return obs, fitted, rows, full
+
+
+def test_marginal_errors_are_the_full_fisher_errors(blend):
+    obs, fitted, rows, full = blend
+    assert np.all(np.isfinite(full))
+    marginal = marginal_flux_errors(fitted, obs)
+    # forward differences of the render where the full matrix takes central ones: 1% apart
+    np.testing.assert_allclose(marginal[rows], full, rtol=0.01)
+    assert np.all(np.isnan(marginal[[i for i in range(len(fitted.sources)) if i not in rows]]))  # the sky
+
+
+def test_errors_conditional_on_the_shapes_are_too_small(blend):
+    obs, fitted, rows, full = blend
+    linear = linear_flux_errors(fitted, obs)[rows]
+    assert np.all(linear <= full * 1.001)
+    assert np.median(linear / full) < 0.8  # what the survey catalog reported before
+
+
+def test_held_sources_get_no_error_and_change_nothing_else(blend):
+    obs, fitted, rows, full = blend
+    faint = rows[int(np.argmin(full.sum(axis=1)))]
+    held = marginal_flux_errors(fitted, obs, hold={faint})
+    assert np.all(np.isnan(held[faint]))
+    others = [i for i in rows if i != faint]
+    assert np.all(np.isfinite(held[others]))
