@@ -56,6 +56,7 @@ def initialize(
     bright_snr: float = 30.0,
     freeform_snr: float = np.inf,
     point_threshold: float = 0.15,
+    min_extended_snr: float = MIN_EXTENDED_SNR,
     max_radius: int = 30,
     background: bool = True,
     solve_spectra: bool = True,
@@ -94,6 +95,11 @@ def initialize(
         (:func:`scarlet2.fit_dataset`'s ``select_points``) it starts at
         :data:`~scarlet2.infer.defaults.SELECTED_POINT_THRESHOLD`, extended unless clearly
         smaller than the PSF.
+    min_extended_snr
+        Sources whose peak S/N in the detection image (per pixel) is below this start as point
+        sources too: too faint to measure a size. A faint extended galaxy can have a low peak
+        and a high total S/N; where every position comes from a matched-filter detection (S/N
+        above its threshold), ``-np.inf`` starts them all extended (survey regions do).
     """
     obs = as_observations(observations)
     if frame is None:
@@ -113,7 +119,7 @@ def initialize(
             radius, cov, snr, peak = m
             size2 = np.trace(cov)
             box = box_size(2 * v.scale * (radius + BOX_MARGIN) + 1)
-            if size2 < point_threshold * np.trace(v.mean_psf_cov) or snr < MIN_EXTENDED_SNR:
+            if size2 < point_threshold * np.trace(v.mean_psf_cov) or snr < min_extended_snr:
                 PointSource(center=yx, spectrum=_spectrum(frame, v.band_idx, peak / v.psf_peak), box=box)
                 continue
             fcov = v.jacobian @ cov @ v.jacobian.T  # shape and size in frame pixels

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from ..errors import InputError
+from ..infer.defaults import MIN_EXTENDED_SNR
 from ..infer.detection import detect_peaks
 from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import SOURCE_KINDS, initialize, kind_template
@@ -78,10 +79,12 @@ class SurveySettings:
         Convergence tolerance of that first fit: its model only has to show the residual peaks,
         the refit (from its values, with ``rtol``) converges.
     points
-        Start sources that initialization finds unresolved as point sources. Off by default:
-        every source above S/N 5 is a Sersic (a star fits as one of tiny r_e), because small
-        galaxies taken for points lose 10-25% of their flux (simulated fields: median |df/f|
-        of isolated galaxies 10% with points, 3% without).
+        Start sources that initialization finds unresolved or too faint per pixel as point
+        sources. Off by default: every detected source (matched-filter S/N above the
+        threshold) is a Sersic (a star fits as one of tiny r_e), because small galaxies taken
+        for points lose 10-25% of their flux (simulated fields: median |df/f| of isolated
+        galaxies 10% with points, 3% without), and faint extended ones, whose peak pixel is
+        below S/N 5, 60-80%.
     flux_errors
         ``"marginal"``: from the Fisher information over every amplitude, shape and position in
         the region (:func:`~scarlet2.infer.flux_errors.marginal_flux_errors`); ``"linear"``:
@@ -256,6 +259,7 @@ def _initialize(obs, positions, settings: SurveySettings, background=None):
         bright_snr=settings.bright_snr,
         background=settings.background if background is None else background,
         point_threshold=0.15 if settings.points else -np.inf,
+        min_extended_snr=MIN_EXTENDED_SNR if settings.points else -np.inf,  # detected: matched-filter S/N >= 5
         solve_spectra=False,
     )
 
