@@ -35,6 +35,19 @@ PROGRESS_INTERVAL_S = 1.0
 DEFAULT_OPTIMIZER = optax.chain(optax.scale_by_adam(), optax.scale(-1.0))
 
 
+def free_count(scene: Scene) -> int:
+    """Free parameter entries that can change the model: every free entry, less a free form's
+    pixels beyond its support (multiplied by 0, they cannot fit the data)."""
+    n = sum(int(np.size(p.value)) for p, _ in free_slots(scene))
+    for src in scene.sources:
+        for c in getattr(src, "components", ()):
+            m = c.morphology
+            if getattr(m, "support", None) is not None and not m.array.fixed:
+                support = np.asarray(m.support)
+                n -= int(support.size - np.count_nonzero(support))
+    return n
+
+
 @dataclasses.dataclass
 class FitInfo:
     """What a fit did: loss history, iterations, convergence and goodness of fit."""
@@ -50,7 +63,8 @@ class FitInfo:
 
     @property
     def dof(self) -> int:
-        """Unmasked pixels minus free parameters (<= 0 when the data cannot constrain the model)."""
+        """Unmasked pixel values minus free parameter entries that can change the model
+        (:func:`free_count`; <= 0 when the data cannot constrain the model)."""
         return self.n_pixels - self.n_free
 
     @property
@@ -224,7 +238,7 @@ def fit(
         converged=converged,
         chi2=chi2,
         n_pixels=n_pixels,
-        n_free=sum(int(np.size(p.value)) for p, _ in free_slots(core)),
+        n_free=free_count(core),
         box_leakage=box_leakage(fitted),
     )
     warn_box_leakage(fitted, info.box_leakage)

@@ -47,5 +47,6 @@ def test_default_fit_with_the_catalogue_gives_free_forms_to_the_large_galaxies(d
     # the corner object is three (detection finds them all): the second residual pass, after
     # the first one's source is fitted, finds those it hid
     assert sum(np.hypot(*(extra - (84.0, 141.0)).T) < 5) >= 3
-    assert result.attrs["chi2_dof"] < 1.33  # 1.361 with one residual pass
+    # chi^2 71058 over 56641 dof (free-form pixels beyond their supports are not free): 1.25
+    assert result.attrs["chi2_dof"] <= 1.3
     assert cat["found_in_residual"].values[len(centers) :].all()

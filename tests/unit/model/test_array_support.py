@@ -43,10 +43,13 @@ def test_a_fit_cannot_move_light_beyond_the_support():
     psf = sc.GaussianPSF(1.0)
     blank = sc.Observation(np.zeros((2, 31, 31)), weights=np.ones((2, 31, 31)), psf=psf, bands=["a", "b"])
     obs = sc.Observation(np.asarray(sc.render(truth, blank)), weights=np.ones((2, 31, 31)), psf=psf, bands=["a", "b"])
-    fitted, _ = sc.fit(_scene(support), obs, max_iter=200, progress=False)
+    fitted, info = sc.fit(_scene(support), obs, max_iter=200, progress=False)
     img = fitted.sources[0].components[0].morphology.image(np)
     assert np.all(img[~support] == 0)
     assert np.all(np.isfinite(img)) and img[support].sum() > 0
+    # pixels beyond the support cannot fit the data: they are not degrees of freedom
+    assert info.n_free == 2 + 2 + support.sum()  # spectrum, offset, supported pixels
+    assert info.dof == 2 * 31 * 31 - info.n_free
 
 
 def test_support_survives_a_store_and_stores_without_it_still_load(tmp_path):
