@@ -126,8 +126,9 @@ def initialize(
             g1, g2 = shear(fcov)
             r_e = R_E_PER_SIGMA * np.sqrt(max(np.trace(fcov) / 2, MIN_SIGMA2))
             # peak of unit flux (Gaussian approximation of galaxy x PSF) in each band
-            peaks = np.array([1 / (2 * np.pi * np.sqrt(np.linalg.det(cov + c))) for c in v.psf_cov])
-            if not np.all(np.linalg.eigvalsh(cov) > 0):
+            if np.all(np.linalg.eigvalsh(cov) > 0):
+                peaks = np.array([1 / (2 * np.pi * np.sqrt(np.linalg.det(cov + c))) for c in v.psf_cov])
+            else:  # no valid shape (a faint source): a round one of the measured size
                 sigma2 = max(size2 / 2, MIN_SIGMA2)
                 peaks = np.array([1 / (2 * np.pi * (sigma2 + np.trace(c) / 2)) for c in v.psf_cov])
             flux = peak / peaks
