@@ -14,6 +14,7 @@ from .._version import __version__
 from ..errors import InputError
 from ..infer.defaults import SELECTED_POINT_THRESHOLD
 from ..infer.detection import detect_peaks, detect_positions
+from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import initialize
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
@@ -274,6 +275,13 @@ def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
     err_scene = _fix_arrays(fitted)  # same values; the parameters the errors refer to
     errs, cov, cov_floored = _errors(err_scene, obs) if errors else (None, None, None)
     catalog = source_catalog(err_scene, wcs, errs, cov, chi2_obs, cov_floored)
+    how = "fisher" if errs is not None else "none"
+    if errors and errs is None and not joint and _n_free(err_scene) > MAX_DENSE:
+        # too many parameters for the dense matrix: the fluxes' errors from the same
+        # information, built from renders that move several sources' entries at once
+        rows = [i for i, src in enumerate(err_scene.sources) if not isinstance(src, Background)]
+        catalog["flux_err"].values[:] = marginal_flux_errors(err_scene, obs)[rows]
+        how = "fisher (fluxes only)"
     record = xr.Dataset(
         {"loss": ("iteration", info.loss_history)},
         attrs={
@@ -283,7 +291,7 @@ def build_result(ds, obs, fitted, info, errors=True) -> xr.DataTree:
             "dof": int(info.dof),
             "chi2_dof": float(info.chi2_dof),
             "n_free": int(info.n_free),
-            "errors": "fisher" if errs is not None else "none",
+            "errors": how,
         },
     )
     root = xr.Dataset(
@@ -345,10 +353,14 @@ def _errors(fixed, obs):
     """Fisher errors of a scene whose free-form morphologies are held fixed (thousands of pixels
     make the dense matrix slow and ill-conditioned): errors of such sources are conditional on
     their shape."""
-    n = sum(int(np.size(p.value)) for p, _ in free_slots(fixed))
+    n = _n_free(fixed)
     if n > MAX_DENSE or n == 0:
         return None, None, None
     return fisher_errors(fixed, obs)
+
+
+def _n_free(scene) -> int:
+    return sum(int(np.size(p.value)) for p, _ in free_slots(scene))
 
 
 def _fix_arrays(scene):

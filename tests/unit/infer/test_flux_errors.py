@@ -21,11 +21,11 @@ def blend():
     fitted, info = sc.fit(scene, obs, progress=False)
     rows = [i for i, s in enumerate(fitted.sources) if not isinstance(s, sc.Background)]
     full = build_result(b.dataset, obs, fitted, info).scarlet.catalog["flux_err"].values
-    return obs, fitted, rows, full
+    return obs, fitted, rows, full, (b.dataset, info)
 
 
 def test_marginal_errors_are_the_full_fisher_errors(blend):
-    obs, fitted, rows, full = blend
+    obs, fitted, rows, full, _ = blend
     assert np.all(np.isfinite(full))
     marginal = marginal_flux_errors(fitted, obs)
     # forward differences of the render where the full matrix takes central ones: 1% apart
@@ -34,16 +34,29 @@ def test_marginal_errors_are_the_full_fisher_errors(blend):
 
 
 def test_errors_conditional_on_the_shapes_are_too_small(blend):
-    obs, fitted, rows, full = blend
+    obs, fitted, rows, full, _ = blend
     linear = linear_flux_errors(fitted, obs)[rows]
     assert np.all(linear <= full * 1.001)
     assert np.median(linear / full) < 0.8  # what the survey catalog reported before
 
 
 def test_held_sources_get_no_error_and_change_nothing_else(blend):
-    obs, fitted, rows, full = blend
+    obs, fitted, rows, full, _ = blend
     faint = rows[int(np.argmin(full.sum(axis=1)))]
     held = marginal_flux_errors(fitted, obs, hold={faint})
     assert np.all(np.isnan(held[faint]))
     others = [i for i in rows if i != faint]
     assert np.all(np.isfinite(held[others]))
+
+
+def test_results_beyond_the_dense_limit_still_get_flux_errors(blend, monkeypatch):
+    # a scene with more free parameters than a dense Fisher matrix takes (a large field) had no
+    # errors at all; its fluxes now get them from the same information
+    import scarlet2.labeled.results as results
+
+    obs, fitted, rows, full, (ds, info) = blend
+    monkeypatch.setattr(results, "MAX_DENSE", 10)
+    result = results.build_result(ds, obs, fitted, info)
+    assert result["fit"].attrs["errors"] == "fisher (fluxes only)"
+    np.testing.assert_allclose(result.scarlet.catalog["flux_err"].values, full, rtol=0.01)
+    assert np.all(np.isnan(result.scarlet.catalog["r_e_err"].values))  # shapes: dense matrix only
