@@ -1,4 +1,4 @@
-"""Flux errors marginal over each source's own shape, for scenes too large for a dense Fisher matrix.
+"""Flux errors marginal over shapes and positions, for scenes too large for a dense Fisher matrix.
 
 A survey region holds tens of sources and hundreds of free parameters: the full Fisher matrix
 (:mod:`scarlet2.infer.uncertainty`) would take a render per parameter. Its flux block alone (the
@@ -6,13 +6,12 @@ linear model's normal matrix, :func:`~scarlet2.infer.spectra.linear_flux_errors`
 conditional on the shapes, and a galaxy's flux trades off against its size and index: on
 simulated fields those errors were 1.6x too small (MAD of the pulls).
 
-Here the Fisher matrix keeps every block except the one between *different* sources' shapes:
-the amplitudes' normal matrix (with the neighbours and the sky), every source's shape-shape block
-and the coupling of its shape to every amplitude its footprint reaches. The shape Jacobian comes
-from forward differences of renders that each move one entry of several sources whose footprints
-do not touch: about as many renders as the most entries of sources that touch one another, not
-one per parameter. Eliminating
-each source's shape (a Schur complement) leaves the amplitudes' marginal covariance.
+Here the amplitudes' block is that normal matrix (with the neighbours and the sky); each
+source's shape and position derivatives are forward differences of renders that each move one
+entry of several sources whose footprints do not touch, cut to each footprint: about as many
+renders as the most entries of sources that touch one another, not one per parameter. Blocks
+between touching sources come from their overlaps, so the matrix is the full Fisher
+information (up to the differences' accuracy); its inverse gives the fluxes' marginal errors.
 """
 
 from __future__ import annotations
@@ -55,15 +54,29 @@ def marginal_flux_errors(scene: Scene, observation, hold=()) -> np.ndarray:
     entries, x, steps, width = _shape_entries(core, hold)
     rects = _source_rects(scene, observation, comps, live)
     jacobians = _shape_jacobians(core, renderers, observation, entries, x, steps, rects, width)
-    # the information over [amplitudes by band, then each source's shape entries]
-    first = {}
-    for i in jacobians:
-        first[i] = nbo * ncol + sum(len(entries[j]) for j in first)
-    n = nbo * ncol + sum(len(v) for v in entries.values())
-    info = np.zeros((n, n))
+    info = _information(matrices, jacobians, rects, observation.data.shape[-1])
+    cov, _, cov_low = covariance_from_hessian(info, rtol=100 * np.finfo(np.float32).eps, floored=True)
+    unconstrained = np.diag(info)[: nbo * ncol] <= 0
+    for i in np.unique(owner):
+        for k, b in enumerate(band_idx):
+            idx = k * ncol + np.flatnonzero(owner == i)
+            var = cov[np.ix_(idx, idx)].sum()
+            low = cov_low[np.ix_(idx, idx)].sum()
+            bad = np.any(unconstrained[idx]) or not np.isfinite(var) or low > 0.5 * var
+            out[i, b] = np.inf if bad else np.sqrt(max(var, 0.0))
+    return out
+
+
+def _information(matrices, jacobians, rects, nx) -> np.ndarray:
+    """The Fisher information over [amplitudes by band, then each source's shape entries], from
+    the whitened design ``matrices`` (one per band) and the sources' footprint ``jacobians``."""
+    ncol, nbo = matrices[0].shape[1], len(matrices)
+    first, start = {}, nbo * ncol
+    for i, jac in jacobians.items():
+        first[i], start = start, start + len(jac)
+    info = np.zeros((start, start))
     for k, a in enumerate(matrices):
         info[k * ncol : (k + 1) * ncol, k * ncol : (k + 1) * ncol] = (a.T @ a).toarray()
-    nx = observation.data.shape[-1]
     for i, jac in jacobians.items():
         y0, y1, x0, x1 = rects[i]
         si = slice(first[i], first[i] + len(jac))
@@ -79,16 +92,7 @@ def marginal_flux_errors(scene: Scene, observation, hold=()) -> np.ndarray:
             sj = slice(first[j], first[j] + len(other))
             info[si, sj] = block
             info[sj, si] = block.T
-    cov, _, cov_low = covariance_from_hessian(info, rtol=100 * np.finfo(np.float32).eps, floored=True)
-    unconstrained = np.diag(info)[: nbo * ncol] <= 0
-    for i in np.unique(owner):
-        for k, b in enumerate(band_idx):
-            idx = k * ncol + np.flatnonzero(owner == i)
-            var = cov[np.ix_(idx, idx)].sum()
-            low = cov_low[np.ix_(idx, idx)].sum()
-            bad = np.any(unconstrained[idx]) or not np.isfinite(var) or low > 0.5 * var
-            out[i, b] = np.inf if bad else np.sqrt(max(var, 0.0))
-    return out
+    return info
 
 
 def _shape_jacobians(core, renderers, observation, entries, x, steps, rects, width) -> dict[int, np.ndarray]:
