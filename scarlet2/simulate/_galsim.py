@@ -67,6 +67,8 @@ def knotty(rng, r_e_px, seed):
     in 10-40 knots following the disk, bluer than it."""
     import galsim
 
+    if int(seed) == 0:  # GalSim would seed it from the clock: not reproducible
+        raise ValueError("knotty needs a nonzero seed")
     frac = rng.uniform(0.2, 0.5)
     g, th = rng.uniform(0, 0.4), rng.uniform(0, np.pi)
     disk = galsim.Exponential(half_light_radius=r_e_px, gsparams=gsparams()).shear(**_shear(g, th))

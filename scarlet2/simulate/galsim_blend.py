@@ -109,7 +109,8 @@ def simulate_galsim_blend(
     r_e = np.where(kind == "star", 0.0, np.exp(rng.uniform(*np.log(r_e_range), n)))
     snr = np.exp(rng.uniform(*np.log(snr_range), n))
     parts = [
-        _parts(rng, k, r / _galsim.PIXEL_SCALE, n_range, seed * 1000 + i)
+        # GalSim seeds a BaseDeviate of 0 from the clock: knot seeds start at 1
+        _parts(rng, k, r / _galsim.PIXEL_SCALE, n_range, seed * 1000 + i + 1)
         for i, (k, r) in enumerate(zip(kind, r_e, strict=True))
     ]
 

@@ -23,6 +23,13 @@ def test_same_seed_same_blend_other_seed_other_blend(blend):
     assert other.positions.shape != blend.positions.shape or not np.allclose(other.positions, blend.positions)
 
 
+def test_knots_are_seeded_too():
+    # seed 0 gave the first source's RandomKnots a GalSim BaseDeviate(0), which GalSim seeds
+    # from the clock: every call drew other knots (and the tests on that blend varied)
+    a, b = (simulate_galsim_blend(0, n_sources=3, kinds={"knots": 1.0}) for _ in range(2))
+    np.testing.assert_array_equal(a.dataset["image"].values, b.dataset["image"].values)
+
+
 def test_truth_images_hold_the_truth_fluxes_and_snr(blend):
     t = blend.truth
     sums = t["image"].sum(("y", "x")).values
