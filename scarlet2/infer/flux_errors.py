@@ -25,7 +25,7 @@ from ..model.parameter import free_slots, parameter_names
 from ..model.scene import Scene
 from ..ops.jit import compiled, platform, to_device
 from ..render.observe import prepare
-from .spectra import _design, _footprints
+from .spectra import _design, _footprints, flux_scale
 from .uncertainty import FD_STEP, _inside, covariance_from_hessian, whitened_model
 
 #: Parameters with more entries than this (free-form pixel arrays) are held at their values:
@@ -49,6 +49,7 @@ def marginal_flux_errors(scene: Scene, observation, hold=()) -> np.ndarray:
     comps, _, band_idx, matrices, _ = design
     live = [c for c, (i, _) in enumerate(comps) if i not in hold]
     owner = np.array([comps[c][0] for c in live])
+    scale = np.array([flux_scale(scene.sources[i].components[j]) for i, j in (comps[c] for c in live)])
     ncol, nbo = matrices[0].shape[1], len(matrices)
     core, renderers = prepare(scene, [observation])
     entries, x, steps, width = _shape_entries(core, hold)
@@ -59,9 +60,10 @@ def marginal_flux_errors(scene: Scene, observation, hold=()) -> np.ndarray:
     unconstrained = np.diag(info)[: nbo * ncol] <= 0
     for i in np.unique(owner):
         for k, b in enumerate(band_idx):
-            idx = k * ncol + np.flatnonzero(owner == i)
-            var = cov[np.ix_(idx, idx)].sum()
-            low = cov_low[np.ix_(idx, idx)].sum()
+            mine = np.flatnonzero(owner == i)
+            idx, a = k * ncol + mine, scale[mine]  # flux = sum of scale x amplitude
+            var = a @ cov[np.ix_(idx, idx)] @ a
+            low = a @ cov_low[np.ix_(idx, idx)] @ a
             bad = np.any(unconstrained[idx]) or not np.isfinite(var) or low > 0.5 * var
             out[i, b] = np.inf if bad else np.sqrt(max(var, 0.0))
     return out

@@ -68,6 +68,13 @@ def bounded_lstsq(a, y, lower) -> np.ndarray:
     return lsq_linear(r, t, bounds=(lower, np.inf), method="bvls").x
 
 
+def flux_scale(component) -> float:
+    """A component's flux per unit spectrum: 1 for profiles (normalized), the image's sum for a
+    free form (its pixels carry the scale)."""
+    m = component.morphology
+    return float(np.sum(m.image(np))) if hasattr(m, "array") else 1.0
+
+
 def linear_flux_errors(scene: Scene, observation: Observation, hold=()) -> np.ndarray:
     """(n_sources, frame bands) 1-sigma errors of each source's total flux, conditional on the
     morphologies: the inverse of the per-band normal matrix of the linear model (components and
@@ -85,13 +92,14 @@ def linear_flux_errors(scene: Scene, observation: Observation, hold=()) -> np.nd
     comps, _, band_idx, matrices, _ = design
     live = [(i, j) for i, j in comps if i not in hold]
     owner = np.array([i for i, _ in live])
+    scale = np.array([flux_scale(scene.sources[i].components[j]) for i, j in live])
     for a, b in zip(matrices, band_idx, strict=True):
         normal = (a.T @ a).toarray()
         cov = np.linalg.pinv(normal, hermitian=True)
         unconstrained = np.diag(normal)[: len(live)] <= 0
         for i in np.unique(owner):
             idx = np.flatnonzero(owner == i)
-            var = cov[np.ix_(idx, idx)].sum()
+            var = scale[idx] @ cov[np.ix_(idx, idx)] @ scale[idx]
             out[i, b] = np.inf if np.any(unconstrained[idx]) else np.sqrt(max(var, 0.0))
     return out
 

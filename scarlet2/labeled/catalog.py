@@ -7,6 +7,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..infer.defaults import SPECTRUM_FLOOR
+from ..infer.spectra import flux_scale
 from ..model.parameter import free_parameters, free_slots
 from ..model.positions import pixels_to_sky, sky_to_pixels, to_pixels
 from ..model.source import MAX_SHIFT, Background
@@ -107,10 +108,7 @@ def source_catalog(scene, wcs, errs, cov, chi2_obs=None, cov_floored=None) -> xr
         spec_ids = [id(cm.spectrum) for cm in s.components]
         if cov is not None and all(i in index for i in spec_ids):
             # flux_b = sum_j a_j s_jb, a_j = 1 (profiles) or the array's sum (free-form, held fixed)
-            a = [
-                float(np.sum(cm.morphology.image(np))) if hasattr(cm.morphology, "array") else 1.0
-                for cm in s.components
-            ]
+            a = [flux_scale(cm) for cm in s.components]
             sl = [index[i] for i in spec_ids]
 
             var = _combination_variance(cov, a, sl, nb)

@@ -87,3 +87,18 @@ def test_parametric_fit_grows_leaking_boxes_and_flags_what_still_leaks(hsc_blend
         message = str(leaking[0].message)
         assert "after growing their boxes once" in message
         assert all(f"source {k} " in message for k in still)
+
+
+def test_flux_errors_from_scheduled_differences_equal_the_dense_ones(hsc_result):
+    # the errors a survey region (or a scene beyond the dense limit) gets, on the real blend with
+    # its free-form galaxy: that source's flux is its free form's sum times its spectrum (10%
+    # smaller errors when the sum was taken as 1)
+    from scarlet2.infer.flux_errors import marginal_flux_errors
+    from scarlet2.labeled.results import _fix_arrays
+    from scarlet2.labeled.store import scene_from_dataset
+
+    ds, result, _ = hsc_result
+    scene = _fix_arrays(scene_from_dataset(result["scene"].to_dataset()))
+    rows = [i for i, s in enumerate(scene.sources) if not isinstance(s, sc.Background)]
+    marginal = marginal_flux_errors(scene, sc.to_observation(ds))[rows]
+    np.testing.assert_allclose(marginal, result.scarlet.catalog["flux_err"].values, rtol=0.01)
