@@ -81,7 +81,7 @@ def _start(scene, optimizer, dtype):
     u_spec = jax.ShapeDtypeStruct(u.shape, u.dtype)
     opt_state = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(optimizer.init, u_spec))
     inf = np.asarray(np.inf, dtype)
-    return _State(u, opt_state, inf, np.ones((), dtype), np.zeros((), np.int32), np.zeros((), bool), u, inf)
+    return _State(u, opt_state, inf, inf, np.zeros((), np.int32), np.zeros((), bool), u, inf)
 
 
 class _State(eqx.Module):
@@ -116,7 +116,10 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
         updates, opt_state = optimizer.update(g, s.opt_state, s.u)
         u = s.u + stepsizes * updates
         rel = jnp.abs(s.loss - loss) / jnp.abs(loss)
-        change = jnp.where(jnp.isfinite(rel), 0.9 * s.change + 0.1 * rel, s.change)
+        # the average starts at the first measured change (not at 1, which alone took ~90 steps
+        # to decay below 1e-4: a warm start could not stop before that)
+        average = jnp.where(jnp.isfinite(s.change), 0.9 * s.change + 0.1 * rel, rel)
+        change = jnp.where(jnp.isfinite(rel), average, s.change)
         converged = (change <= rtol) & (s.it + 1 >= min_iter)
         hist = hist.at[i].set(loss)
         better = loss < s.best_loss
@@ -154,8 +157,8 @@ def fit(
     max_iter
         Iteration limit.
     rtol
-        Converged when the moving average (over ~10 steps) of the relative loss change per step
-        falls below ``rtol``.
+        Converged when the moving average (over ~10 steps, started at the first measured change)
+        of the relative loss change per step falls below ``rtol``.
     min_iter
         Never stop before this many iterations.
     optimizer
