@@ -66,3 +66,18 @@ def test_progress_cadence_does_not_change_the_fit(monkeypatch):
     b, info_b = sc.fit(scene, obs, max_iter=60, rtol=0.0, progress=False)
     assert info_a.iterations == info_b.iterations == 60 and len(info_b.loss_history) == 60
     np.testing.assert_allclose(info_a.loss_history, info_b.loss_history, rtol=1e-6)
+
+
+
+def test_a_loss_that_stops_moving_converges_at_once():
+    """Convergence follows the loss: with updates that move nothing, the fit stops at
+    ``min_iter``. (The average of relative changes starts at the first measured one; started at
+    1, it alone took log(rtol) / log(0.9) = 131 steps to fall below 1e-6.)"""
+    import optax
+
+    sim = simulate_blend(4, n_galaxies=2, shape=(40, 40))
+    obs = sc.Observation(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands)
+    scene = sc.initialize(obs, sim.positions)
+    _, info = sc.fit(scene, obs, optimizer=optax.set_to_zero(), rtol=1e-6, min_iter=10, progress=False)
+    assert info.converged and info.iterations == 10
+    assert np.ptp(info.loss_history) == 0
