@@ -18,6 +18,7 @@ import time
 import warnings
 
 import numpy as np
+import optax
 
 from ..errors import InputError
 from ..infer.defaults import MIN_EXTENDED_SNR
@@ -49,6 +50,13 @@ POINT_BOX = box_size(15)
 #: Extra point-source slots of a region's first fit: residual detection adds faint sources,
 #: mostly points (measured on simulated fields: 5-8 per region).
 RESIDUAL_POINT_HEADROOM = 8
+
+#: Optimizer of the refit after residual detection: Adam with its steps ramped up over the first
+#: 20 iterations. The refit starts from a fitted scene, where a fresh Adam's first steps
+#: (every parameter moved by its full step size) threw the loss far up before it came back.
+REFIT_OPTIMIZER = optax.chain(
+    optax.scale_by_adam(), optax.scale_by_schedule(optax.linear_schedule(0.1, 1.0, 20)), optax.scale(-1.0)
+)
 
 #: How the catalog's flux errors are computed (:attr:`SurveySettings.flux_errors`).
 FLUX_ERRORS = {"marginal": marginal_flux_errors, "linear": linear_flux_errors}
@@ -216,7 +224,9 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
             pos, snr, peaks = np.vstack([pos, pos2]), np.concatenate([snr, snr2]), np.vstack([peaks, peaks2])
         scene = fitted.replace_sources([*sky, *(fitted.sources[i] for i in real), *extra])
         least = _counts(structure)  # never a smaller structure than the first fit's
-        fitted, info, real, hold, structure = _fit_canonical(scene, obs, settings, region, least=least)
+        fitted, info, real, hold, structure = _fit_canonical(
+            scene, obs, settings, region, least=least, optimizer=REFIT_OPTIMIZER
+        )
         iterations += info.iterations
     model = np.asarray(render(fitted, obs))
     if not (np.isfinite(info.chi2) and np.all(np.isfinite(model))):
@@ -264,7 +274,9 @@ def _initialize(obs, positions, settings: SurveySettings, background=None):
     )
 
 
-def _fit_canonical(scene, obs, settings: SurveySettings, region: Region, headroom=None, least=None, rtol=None):
+def _fit_canonical(
+    scene, obs, settings: SurveySettings, region: Region, headroom=None, least=None, rtol=None, optimizer=None
+):
     """Pad the scene to its canonical structure, solve the spectra, fit. Returns the fitted
     scene, the fit's info, the index of each source of ``scene`` (background excluded) in the
     fitted one, the ghosts' indices and the structure."""
@@ -275,7 +287,7 @@ def _fit_canonical(scene, obs, settings: SurveySettings, region: Region, headroo
     with warnings.catch_warnings():  # box leakage is flagged per source in the catalog
         warnings.simplefilter("ignore", BoxLeakageWarning)
         rtol = settings.rtol if rtol is None else rtol
-        fitted, info = fit(scene, obs, max_iter=settings.max_iter, rtol=rtol, progress=False)
+        fitted, info = fit(scene, obs, max_iter=settings.max_iter, rtol=rtol, optimizer=optimizer, progress=False)
     return fitted, info, real, hold, structure
 
 

@@ -68,7 +68,6 @@ def test_progress_cadence_does_not_change_the_fit(monkeypatch):
     np.testing.assert_allclose(info_a.loss_history, info_b.loss_history, rtol=1e-6)
 
 
-
 def test_a_loss_that_stops_moving_converges_at_once():
     """Convergence follows the loss: with updates that move nothing, the fit stops at
     ``min_iter``. (The average of relative changes starts at the first measured one; started at
