@@ -8,7 +8,7 @@ import numpy as np
 
 from ..model.scene import Scene
 from ..model.source import Source
-from ..ops.fourier import BOX_SIZES, box_size
+from ..ops.fourier import BOX_SIZES
 
 #: :func:`scarlet2.fit` warns when a fitted source's :func:`box_leakage` bound exceeds this.
 BOX_LEAKAGE_WARNING = 0.2
@@ -52,10 +52,14 @@ def box_leakage(scene: Scene) -> np.ndarray:
 def grow_boxes(scene: Scene, max_leakage: float = 0.05, max_box: int | None = None) -> Scene:
     """The scene with each source's box enlarged to the smallest standard size whose
     :func:`box_leakage` bound is at most ``max_leakage`` (boxes only grow; pixel-array
-    morphologies keep theirs). ``max_box`` caps the size (default: the standard size covering
-    twice the frame). A fit of the result compiles anew for the new box sizes.
+    morphologies keep theirs). ``max_box`` caps the size (default: the largest standard size).
+    A fit of the result compiles anew for the new box sizes.
+
+    A box is not bounded by the frame: the light beyond it wraps around into it, the frame
+    included (a box of twice a 64 px frame put 0.1-0.2% too much of a Sersic n = 5-6 galaxy's
+    light into the frame).
     """
-    cap = max_box or box_size(2 * max(scene.frame.shape) + 1)
+    cap = max_box or BOX_SIZES[-1]
     leak = box_leakage(scene)
     sources = []
     for s, lk in zip(scene.sources, leak, strict=True):
