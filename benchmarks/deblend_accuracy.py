@@ -55,13 +55,26 @@ def score(blend, result, matched):
         err = cat.flux_err.values[j] if "flux_err" in cat else np.full_like(fit, np.nan)
         point_true = t.kind.values[i] == "star"
         point_fit = str(cat.kind.values[j]) == "point"
-        rows.append(dict(df=(fit - true) / true, pull=(fit - true) / err, kind_ok=point_true == point_fit))
+        rows.append(
+            dict(df=(fit - true) / true, rel_err=err / true, pull=(fit - true) / err, kind_ok=point_true == point_fit)
+        )
     return rows
+
+
+def noise_floor(rel, draws=400):
+    """Median |df/f| if each flux were off by a Gaussian of its own relative error (seeded)."""
+    rel = rel[np.isfinite(rel)]
+    if not rel.size:
+        return np.nan
+    z = np.random.default_rng(0).standard_normal((draws, rel.size))
+    return float(np.median(np.abs(z * rel)))
 
 
 def summarize(rows):
     df = np.abs(np.concatenate([r["df"] for r in rows]))
     pull = np.concatenate([r["pull"] for r in rows])
+    finite = float(np.mean(np.isfinite(pull))) if pull.size else np.nan
+    rel = np.abs(np.concatenate([r["rel_err"] for r in rows]))
     pull = pull[np.isfinite(pull)]
     mad = 1.4826 * np.median(np.abs(pull - np.median(pull))) if pull.size else np.nan
     return dict(
@@ -71,6 +84,10 @@ def summarize(rows):
         kind_right=float(np.mean([r["kind_ok"] for r in rows])),
         pull_sd=float(np.std(pull)) if pull.size else np.nan,
         pull_mad=float(mad),
+        errors_finite=finite,
+        # what median |df/f| would be if each flux were off by exactly its error's Gaussian:
+        # the noise floor a flux estimate without bias cannot beat (its Cramer-Rao bound)
+        noise_floor_df=noise_floor(rel),
     )
 
 
