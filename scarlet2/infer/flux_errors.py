@@ -9,7 +9,9 @@ simulated fields those errors were 1.6x too small (MAD of the pulls).
 Here the amplitudes' block is that normal matrix (with the neighbours and the sky); each
 source's shape and position derivatives are forward differences of renders that each move one
 entry of several sources whose footprints do not touch, cut to each footprint: about as many
-renders as the most entries of sources that touch one another, not one per parameter. Blocks
+renders as the most entries of sources that touch one another, not one per parameter. A
+footprint is where the source's model reaches :data:`LIGHT_LEVEL` noise sigmas, not its whole
+box and PSF reach: half the renders on survey regions. Blocks
 between touching sources come from their overlaps, so the matrix is the full Fisher
 information (up to the differences' accuracy); its inverse gives the fluxes' marginal errors.
 """
@@ -54,6 +56,7 @@ def marginal_flux_errors(scene: Scene, observation, hold=()) -> np.ndarray:
     core, renderers = prepare(scene, [observation])
     entries, x, steps, width = _shape_entries(core, hold)
     rects = _source_rects(scene, observation, comps, live)
+    rects = _light_rects(scene, comps, live, band_idx, matrices, rects, observation.data.shape[-1])
     jacobians = _shape_jacobians(core, renderers, observation, entries, x, steps, rects, width)
     info = _information(matrices, jacobians, rects, observation.data.shape[-1])
     cov, _, cov_low = covariance_from_hessian(info, rtol=100 * np.finfo(np.float32).eps, floored=True)
@@ -196,6 +199,35 @@ def _shape_entries(core, hold):
     # renders per compiled call: the most entries of any source, held ones too (the scene's
     # structure fixes it, so regions of one structure share the program)
     return entries, x, steps, max(counts.values(), default=0)
+
+
+#: A source's derivatives are kept where its whitened model reaches this many noise sigmas in
+#: some band: its box reaches far beyond its light, and renders can move only sources whose
+#: kept areas do not touch (pixels below it add < 1e-4 of a typical information entry).
+LIGHT_LEVEL = 0.01
+
+
+def _light_rects(scene, comps, live, band_idx, matrices, rects, nx):
+    """Each source's rectangle in ``rects`` cut to the pixels where its model (the design's
+    whitened unit images times its spectra) reaches :data:`LIGHT_LEVEL` in some band, grown by
+    one pixel; the whole rectangle where it reaches that nowhere."""
+    found: dict[int, list] = {}
+    for a, b in zip(matrices, band_idx, strict=True):
+        csc = a.tocsc()
+        for col, c in enumerate(live):
+            i, j = comps[c]
+            amp = abs(float(np.asarray(scene.sources[i].components[j].spectrum.value)[b]))
+            lo, hi = csc.indptr[col], csc.indptr[col + 1]
+            rows = csc.indices[lo:hi][np.abs(csc.data[lo:hi]) * amp > LIGHT_LEVEL]
+            if rows.size:
+                found.setdefault(i, []).append(rows)
+    out = dict(rects)
+    for i, parts in found.items():
+        y, x = np.divmod(np.concatenate(parts), nx)
+        y0, y1, x0, x1 = rects[i]
+        ys, xs = (int(y.min()) - 1, int(y.max()) + 2), (int(x.min()) - 1, int(x.max()) + 2)
+        out[i] = (max(ys[0], y0), min(ys[1], y1), max(xs[0], x0), min(xs[1], x1))
+    return out
 
 
 def _source_rects(scene, observation, comps, live):

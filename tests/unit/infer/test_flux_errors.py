@@ -60,3 +60,21 @@ def test_results_beyond_the_dense_limit_still_get_flux_errors(blend, monkeypatch
     assert result["fit"].attrs["errors"] == "fisher (fluxes only)"
     np.testing.assert_allclose(result.scarlet.catalog["flux_err"].values, full, rtol=0.01)
     assert np.all(np.isnan(result.scarlet.catalog["r_e_err"].values))  # shapes: dense matrix only
+
+
+def test_derivatives_are_kept_where_a_source_has_light(blend):
+    # a source's box and the PSF's reach hold far more than its light: derivatives are cut to
+    # where its model reaches LIGHT_LEVEL noise sigmas, so renders can move more sources at once
+    from scarlet2.infer import flux_errors as fe
+    from scarlet2.infer.spectra import _design
+
+    obs, fitted, rows, full, _ = blend
+    comps, _, band_idx, matrices, _ = _design(fitted, obs)
+    live = list(range(len(comps)))
+    boxes = fe._source_rects(fitted, obs, comps, live)
+    light = fe._light_rects(fitted, comps, live, band_idx, matrices, boxes, obs.data.shape[-1])
+    area = {i: (r[1] - r[0]) * (r[3] - r[2]) for i, r in light.items()}
+    for i, r in light.items():
+        b = boxes[i]
+        assert b[0] <= r[0] < r[1] <= b[1] and b[2] <= r[2] < r[3] <= b[3]
+    assert sum(area.values()) < 0.8 * sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes.values())
