@@ -7,13 +7,15 @@ conditional on the shapes, and a galaxy's flux trades off against its size and i
 simulated fields those errors were 1.6x too small (MAD of the pulls).
 
 Here the amplitudes' block is that normal matrix (with the neighbours and the sky); each
-source's shape and position derivatives are forward differences of renders that each move one
-entry of several sources whose footprints do not touch, cut to each footprint: about as many
-renders as the most entries of sources that touch one another, not one per parameter. A
-footprint is where the source's model reaches :data:`LIGHT_LEVEL` noise sigmas, not its whole
-box and PSF reach: half the renders on survey regions. Blocks
-between touching sources come from their overlaps, so the matrix is the full Fisher
-information (up to the differences' accuracy); its inverse gives the fluxes' marginal errors.
+source's shape and position derivatives are forward differences cut to its footprint, where
+its model reaches :data:`LIGHT_LEVEL` noise sigmas. On the frame's pixel grid they come from
+the boxes alone: a box depends on its own source's parameters only, so one render of every
+box moves one entry of every source, and each difference goes through the difference kernel
+as a stamp (:mod:`scarlet2.render.stamps`): as many box renders as the most entries of any
+source, no canvas. On other grids, whole renders each move one entry of several sources whose
+footprints do not touch. Blocks between touching sources come from their overlaps, so the
+matrix is the full Fisher information (up to the differences' accuracy); its inverse gives
+the fluxes' marginal errors.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import re
 
 import jax
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
-from ..model.parameter import free_slots, parameter_names
+from ..model.parameter import free_slots, parameter_names, set_values
 from ..model.scene import Scene
 from ..ops.jit import compiled, platform, to_device
+from ..render.canvas import _groups
 from ..render.observe import prepare
+from ..render.stamps import convolve_stamps, has_stamps, unit_boxes
 from .spectra import _design, _footprints, flux_scale
 from .uncertainty import FD_STEP, _inside, covariance_from_hessian, whitened_model
 
@@ -106,6 +111,8 @@ def _shape_jacobians(core, renderers, observation, entries, x, steps, rects, wid
     do not touch (:func:`_schedule`), ``width`` renders per compiled call."""
     if not entries:
         return {}
+    if has_stamps(renderers[0]):
+        return _stamp_jacobians(core, renderers[0], observation, entries, x, steps, rects, width)
     differences = compiled(_differences, platform(renderers[0].data))
     plan = _schedule(entries, rects)
     n_renders = 1 + max(r for rows in plan.values() for r in rows)
@@ -124,6 +131,61 @@ def _shape_jacobians(core, renderers, observation, entries, x, steps, rects, wid
                 if start <= r < start + width:
                     out[i][k] = d[r - start, :, y0:y1, x0:x1] / steps[entries[i][k]]
     return dict(sorted(out.items()))
+
+
+def _stamp_jacobians(core, renderer, observation, entries, x, steps, rects, width) -> dict[int, np.ndarray]:
+    """:func:`_shape_jacobians` for an observation on the frame's grid, from the boxes alone: a
+    source's box depends on its own parameters only, so each difference moves one entry of
+    every source at once (``width`` box renders, no canvas), and each derivative is its box
+    difference times its spectra through the difference kernel (:func:`convolve_stamps`)."""
+    offsets = np.zeros((width, x.size), x.dtype)
+    for ents in entries.values():
+        for k, e in enumerate(ents):
+            offsets[k, e] = steps[e]
+    diffs = compiled(_box_differences, platform(renderer.data))(
+        to_device(x, x.dtype), to_device(offsets, x.dtype), core, renderer.data.dtype
+    )
+    where = {}  # (source, component) -> (group, member): the groups' layout in the boxes
+    for g, members in enumerate(_groups(core).values()):
+        for m, (c, _) in enumerate(members):
+            where[id(c)] = (g, m)
+    diffs = [(np.asarray(d, np.float64), np.asarray(corners)) for d, corners in diffs]
+    bands = list(renderer.band_index)
+    sw = np.sqrt(np.asarray(observation.weights, np.float64))
+    ny, nx = sw.shape[-2:]
+    out = {}
+    for i, ents in entries.items():
+        comps = core.sources[i].components
+        parts = [(where[id(c)], np.asarray(c.spectrum.value, np.float64)[bands]) for c in comps]
+        (g0, m0), _ = parts[0]
+        corner = diffs[g0][1][m0]
+        step = np.array([steps[e] for e in ents])[:, None, None, None]
+        # (entries, observed bands, h, w): each component's box difference times its spectrum
+        images = sum(spec[None, :, None, None] * diffs[g][0][: len(ents), m][:, None] for (g, m), spec in parts)
+        stamps, (top,) = convolve_stamps(images / step, corner[None], renderer)
+        h, w = stamps.shape[-2:]
+        y0, y1, x0, x1 = rects[i]
+        jac = np.zeros((len(ents), sw.shape[0], y1 - y0, x1 - x0), np.float32)
+        oy0, oy1 = max(y0, top[0], 0), min(y1, top[0] + h, ny)
+        ox0, ox1 = max(x0, top[1], 0), min(x1, top[1] + w, nx)
+        if oy0 < oy1 and ox0 < ox1:
+            cut = stamps[:, :, oy0 - top[0] : oy1 - top[0], ox0 - top[1] : ox1 - top[1]]
+            jac[:, :, oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0] = cut * sw[None, :, oy0:oy1, ox0:ox1]
+        out[i] = jac
+    return dict(sorted(out.items()))
+
+
+def _box_differences(x, offsets, scene, dtype):
+    """Per group of the renderer (:func:`~scarlet2.render.canvas._groups`): the unit-flux box
+    images at ``x + offsets[k]`` minus at ``x`` (rows, members, h, w), and the boxes' corners."""
+    _, unravel = ravel_pytree([p.value for p, _ in free_slots(scene)])
+
+    def boxes(v):
+        return unit_boxes(set_values(scene, unravel(v)), dtype)
+
+    at_x = boxes(x)
+    moved = jax.lax.map(lambda off: [b[0] - a[0] for b, a in zip(boxes(x + off), at_x, strict=True)], offsets)
+    return [(d, corners) for d, (_, corners) in zip(moved, at_x, strict=True)]
 
 
 def _shape(rect, observation):

@@ -12,6 +12,7 @@ from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.jit import compiled, platform, to_device
 from ..render.observe import prepare, render_observed
+from ..render.stamps import has_stamps, observed_stamps
 from .defaults import SPECTRUM_FLOOR
 
 
@@ -126,31 +127,25 @@ def _design(scene, observation, hold=()):
             column[(i, j)] = len(column)
     if not column:
         return None
-    rows = [[] for _ in range(nbo)]
-    # every spectrum and sky at 0, prepared once; each image lights one slot of components
-    dark, (renderer,) = prepare(
-        with_spectra(scene, comps, np.zeros((len(comps), nb)), skies, np.zeros((len(skies), nb))), [observation]
-    )
     live = [c for c, ij in enumerate(comps) if ij in column]
-    rects = _footprints(scene, observation, comps, live)
-    slots = _pack(live, rects)
-    render_batch = compiled(_unit_images, platform(renderer.data))
-    batch = unit_image_batch(data.shape)
-    for start in range(0, len(slots), batch):
-        masks = np.zeros((batch, len(comps)), np.float32)  # past the last slot: all dark, ignored
-        for row, slot in enumerate(slots[start : start + batch]):
-            masks[row, slot] = 1.0
-        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(masks, renderer.data.dtype)))
-        for slot, img in zip(slots[start : start + batch], images, strict=False):
-            for c in slot:
-                y0, y1, x0, x1 = rects[c]
-                for k in range(nbo):
-                    sub = img[k, y0:y1, x0:x1]
-                    if sub.size == 0:  # the source's box lies outside this observation
-                        continue
-                    yy, xx = np.nonzero(np.abs(sub) > 1e-7 * np.abs(sub).max())
-                    nz = (yy + y0) * nx + (xx + x0)
-                    rows[k].append((nz, np.full(nz.size, column[comps[c]]), sub[yy, xx].astype(np.float64)))
+    core, (renderer,) = prepare(scene, [observation])
+    if has_stamps(renderer):
+        images = _stamp_images(core, renderer, [comps[c] for c in live], (ny, nx))
+    else:
+        # every spectrum and sky at 0: the renders light the components of one slot at a time
+        dark, (renderer,) = prepare(
+            with_spectra(scene, comps, np.zeros((len(comps), nb)), skies, np.zeros((len(skies), nb))), [observation]
+        )
+        images = _unit_images_packed(scene, observation, dark, renderer, comps, live, data.shape)
+    rows = [[] for _ in range(nbo)]
+    for ij, (img, (y0, _, x0, _)) in images.items():
+        for k in range(nbo):
+            sub = img[k]
+            if sub.size == 0:  # the source's box lies outside this observation
+                continue
+            yy, xx = np.nonzero(np.abs(sub) > 1e-7 * np.abs(sub).max())
+            nz = (yy + y0) * nx + (xx + x0)
+            rows[k].append((nz, np.full(nz.size, column[ij]), sub[yy, xx]))
     ncol = len(column) + (1 if skies else 0)
     matrices, targets = [], []
     for k in range(nbo):
@@ -161,6 +156,38 @@ def _design(scene, observation, hold=()):
         matrices.append(sparse.csr_matrix((v, (r, c)), shape=(ny * nx, ncol)))
         targets.append(data[k].ravel() * sw[k].ravel())
     return comps, skies, band_idx, matrices, targets
+
+
+def _stamp_images(dark, renderer, comps, shape) -> dict:
+    """(source, component) -> (unit image cut to the observation (bands, h, w), its rectangle
+    (y0, y1, x0, x1)): one stamp each (:func:`~scarlet2.render.stamps.observed_stamps`)."""
+    ny, nx = shape
+    out = {}
+    for ij, (stamp, (y0, x0)) in observed_stamps(dark, renderer, comps).items():
+        h, w = stamp.shape[-2:]
+        cy0, cy1, cx0, cx1 = max(y0, 0), min(y0 + h, ny), max(x0, 0), min(x0 + w, nx)
+        out[ij] = (stamp[:, cy0 - y0 : max(cy1, cy0) - y0, cx0 - x0 : max(cx1, cx0) - x0], (cy0, cy1, cx0, cx1))
+    return out
+
+
+def _unit_images_packed(scene, observation, dark, renderer, comps, live, shape) -> dict:
+    """:func:`_stamp_images` for observations on other grids: whole renders of several
+    components whose footprints do not touch, cut to each footprint."""
+    rects = _footprints(scene, observation, comps, live)
+    slots = _pack(live, rects)
+    render_batch = compiled(_unit_images, platform(renderer.data))
+    batch = unit_image_batch(shape)
+    out = {}
+    for start in range(0, len(slots), batch):
+        masks = np.zeros((batch, len(comps)), np.float32)  # past the last slot: all dark, ignored
+        for row, slot in enumerate(slots[start : start + batch]):
+            masks[row, slot] = 1.0
+        images = np.asarray(render_batch(dark, renderer, tuple(comps), to_device(masks, renderer.data.dtype)))
+        for slot, img in zip(slots[start : start + batch], images, strict=False):
+            for c in slot:
+                y0, y1, x0, x1 = rects[c]
+                out[comps[c]] = (np.asarray(img[:, y0:y1, x0:x1], np.float64), rects[c])
+    return out
 
 
 #: Slots of unit-spectrum components rendered per compiled call in :func:`solve_linear_spectra`:

@@ -108,6 +108,25 @@ def render_boxes(morphs, centers, box, model_psf):
     return jax.vmap(lambda m, c: m.render(box, c, model_psf))(morphs, centers)
 
 
+def group_boxes(scene, box, members, dtype=jnp.float32, stack=stack_values):
+    """One group of :func:`_groups` rendered (traceable): its members' unit-flux images (n, h, w),
+    spectra (n, frame bands) and the frame pixels of their boxes' top-left corners (n, 2).
+
+    Source origins are inside the frame (checked when a Source or Scene is made); the clip only
+    keeps traced values in bounds.
+    """
+    spectra, offsets, *morph_fields = (stack(field) for field in _group_fields(members))
+    spectra, offsets = spectra.astype(dtype), offsets.astype(dtype)
+    # the stacked values stand in for the Parameters: morphologies read them via value_of
+    treedef = jax.tree.structure(members[0][0].morphology, is_leaf=is_parameter)
+    morphs = jax.tree.unflatten(treedef, morph_fields)
+    hi = jnp.asarray([n - 1 for n in scene.frame.shape], jnp.int32)
+    origins = jnp.clip(jnp.stack([s.origin for _, s in members]), 0, hi)
+    half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
+    images = render_boxes(morphs, half.astype(dtype) + offsets, box, scene.frame.psf)
+    return images.astype(dtype), spectra, origins - half
+
+
 def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_values, select: str = "all"):
     """The model in the padded canvas (frame bands x canvas), before any observation's PSF.
 
@@ -121,29 +140,19 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
     Boxes are pasted into a scratch canvas with a border wide enough for the largest box
     around any frame pixel, so boxes reaching beyond the canvas are cut, never wrapped; the
     scratch (the frame and the geometry's kept margin, ``Geometry.kept_shape``, plus that
-    border) is cropped and zero-padded to the canvas at the end. Source origins are inside the
-    frame (checked when a Source or Scene is made); the clip below only keeps the slices in
-    bounds.
+    border) is cropped and zero-padded to the canvas at the end.
     """
     nb = scene.frame.n_bands
     groups = _groups(scene, select)
     (H, W), (kh, kw) = geometry.canvas_shape, geometry.kept_shape
-    (py, px), (ny, nx) = geometry.pad, geometry.frame_shape
+    py, px = geometry.pad
     half = max((max(box) // 2 for _, box in groups), default=0)
     border = max(0, half + 1 - min(py, px))
     scratch = jnp.zeros((nb, kh + 2 * border, kw + 2 * border), dtype)
     pad = jnp.asarray([py + border, px + border], jnp.int32)
-    hi = jnp.asarray([ny - 1, nx - 1], jnp.int32)
     for (_, box), members in groups.items():
-        spectra, offsets, *morph_fields = (stack(field) for field in _group_fields(members))
-        spectra, offsets = spectra.astype(dtype), offsets.astype(dtype)
-        # the stacked values stand in for the Parameters: morphologies read them via value_of
-        treedef = jax.tree.structure(members[0][0].morphology, is_leaf=is_parameter)
-        morphs = jax.tree.unflatten(treedef, morph_fields)
-        origins = jnp.clip(jnp.stack([s.origin for _, s in members]), 0, hi)
-        half = jnp.asarray([box[0] // 2, box[1] // 2], jnp.int32)
-        images = render_boxes(morphs, half.astype(dtype) + offsets, box, scene.frame.psf)
-        scratch = paste_boxes(scratch, images.astype(dtype), spectra, origins - half + pad)
+        images, spectra, corners = group_boxes(scene, box, members, dtype, stack)
+        scratch = paste_boxes(scratch, images, spectra, corners + pad)
     # light beyond the kept margin is cut (it would wrap into the frame); the rest stays zero
     canvas = scratch[:, border : border + kh, border : border + kw]
     return jnp.pad(canvas, ((0, 0), (0, H - kh), (0, W - kw))) if (kh, kw) != (H, W) else canvas

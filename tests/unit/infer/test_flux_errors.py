@@ -78,3 +78,38 @@ def test_derivatives_are_kept_where_a_source_has_light(blend):
         b = boxes[i]
         assert b[0] <= r[0] < r[1] <= b[1] and b[2] <= r[2] < r[3] <= b[3]
     assert sum(area.values()) < 0.8 * sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes.values())
+
+
+def test_stamp_derivatives_equal_one_source_renders(blend, monkeypatch):
+    # a source's derivatives from its box differences through the kernel, against whole
+    # renders that move one source at a time (no neighbour's change in its footprint)
+    from scarlet2.infer import flux_errors as fe
+    from scarlet2.infer.spectra import _design
+    from scarlet2.render.observe import prepare
+
+    obs, fitted, rows, full, _ = blend
+    comps, _, band_idx, matrices, _ = _design(fitted, obs)
+    live = list(range(len(comps)))
+    core, renderers = prepare(fitted, [obs])
+    entries, x, steps, width = fe._shape_entries(core, set())
+    rects = fe._source_rects(fitted, obs, comps, live)
+    stamps = fe._shape_jacobians(core, renderers, obs, entries, x, steps, rects, width)
+
+    def one_at_a_time(entries, rects):
+        order = sorted(entries)
+        return {
+            i: [sum(len(entries[j]) for j in order[:k]) + e for e in range(len(entries[i]))]
+            for k, i in enumerate(order)
+        }
+
+    monkeypatch.setattr(fe, "has_stamps", lambda renderer: False)
+    monkeypatch.setattr(fe, "_schedule", one_at_a_time)
+    renders = fe._shape_jacobians(core, renderers, obs, entries, x, steps, rects, width)
+    assert sorted(stamps) == sorted(renders) == sorted(entries)
+    # a float32 render's round-off over the whole frame, divided by the step: the renders' noise
+    whitened = np.sqrt(np.asarray(obs.weights)) * np.asarray(sc.render(fitted, obs))
+    for i in entries:
+        scale = np.abs(renders[i]).max(axis=(1, 2, 3))
+        noise = 4 * np.finfo(np.float32).eps * np.abs(whitened).max() / np.abs(steps[entries[i]])
+        assert np.all(np.abs(stamps[i] - renders[i]).max(axis=(1, 2, 3)) <= 2e-3 * scale + noise)
+        assert np.all(noise < 0.1 * scale)  # the comparison has teeth

@@ -1,5 +1,7 @@
-"""The linear spectrum solve: bounded least squares and the packed unit-image renders."""
+"""The linear spectrum solve: bounded least squares, the components' stamps and the packed
+unit-image renders."""
 
+import equinox as eqx
 import numpy as np
 import pytest
 from scipy import sparse
@@ -7,6 +9,8 @@ from scipy.optimize import lsq_linear
 
 import scarlet2 as sc
 from scarlet2.infer import spectra
+from scarlet2.render.observe import prepare
+from scarlet2.render.stamps import has_stamps, observed_stamps
 
 
 def test_bounded_lstsq_matches_a_dense_solver():
@@ -29,8 +33,41 @@ def test_bounded_lstsq_ignores_unconstrained_columns():
     np.testing.assert_allclose(x, [2.0, 0.0], atol=1e-12)
 
 
+def test_stamps_equal_one_render_per_component():
+    # each component's box through the difference kernel, against the whole render with only
+    # that component lit; one source sits at the frame's edge, where the canvas cuts its box
+    sim = sc.simulate.simulate_blend(2, n_galaxies=3)
+    positions = np.vstack([sim.positions, [[1.0, 30.0]]])
+    obs = sc.Observation(sim.images, variance=sim.variance, psf=sim.psfs, bands=sim.bands)
+    scene = sc.initialize(obs, positions, solve_spectra=False, background=False)
+    # the edge source a wide disk in a 45 px box: the canvas keeps 12 px beyond the frame
+    edge = scene.sources[-1].with_box(45)
+    edge = eqx.tree_at(lambda s: s.components[0].morphology, edge, sc.Sersic(n=1.0, r_e=8.0))
+    scene = scene.replace_sources([*scene.sources[:-1], edge])
+    comps = [(i, j) for i, s in enumerate(scene.sources) for j in range(len(getattr(s, "components", ())))]
+    core, (renderer,) = prepare(scene, [obs])
+    assert has_stamps(renderer)
+    stamps = observed_stamps(core, renderer, comps)
+    ny, nx = obs.data.shape[-2:]
+    for c, ij in enumerate(comps):
+        lit = np.zeros((len(comps), 5))
+        lit[c] = 1.0
+        full = np.asarray(sc.render(spectra.with_spectra(scene, comps, lit, [], np.zeros((0, 5))), obs), float)
+        stamp, (y0, x0) = stamps[ij]
+        placed = np.zeros((5, ny + 200, nx + 200))
+        placed[:, y0 + 100 : y0 + 100 + stamp.shape[1], x0 + 100 : x0 + 100 + stamp.shape[2]] = stamp
+        placed = placed[:, 100:-100, 100:-100]
+        # the same image up to the kernel's wings beyond the PSF stamp, which the canvas keeps
+        # (7e-4 of the kernel's peak at the stamp's edge here: 1-2e-4 of the image's)
+        assert np.abs(placed - full).max() <= 3e-4 * np.abs(full).max()
+        assert abs(placed.sum() - full.sum()) <= 3e-4 * full.sum()
+    assert stamps[comps[-1]][0].sum() < 0.98 * 5  # the edge source's box was cut (by 5%)
+
+
 def test_packed_unit_images_equal_one_render_per_component(monkeypatch):
-    # three blends side by side: far-apart sources share renders, neighbours do not
+    # the whole-render path (observations on other grids): three blends side by side,
+    # far-apart sources share renders, neighbours do not
+    monkeypatch.setattr(spectra, "has_stamps", lambda renderer: False)
     sims = [sc.simulate.simulate_blend(seed, n_galaxies=3) for seed in (2, 3, 4)]
     images = np.concatenate([s.images for s in sims], axis=-1)
     variance = np.concatenate([s.variance for s in sims], axis=-1)
