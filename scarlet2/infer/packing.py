@@ -21,8 +21,8 @@ import numpy as np
 from jax import lax
 
 from ..model.constraints import Interval, Positive, Real, UnitDisk
-from ..model.parameter import free_parameters, free_slots, is_parameter, replace_free
-from ..ops.jit import to_device
+from ..model.parameter import free_parameters, free_slots, is_parameter, replace_free, with_value
+from ..ops.jit import to_devices
 from ..render.canvas import render_order, stack_values
 
 _ELEMENTWISE = (Real, Positive, Interval)
@@ -214,10 +214,10 @@ def _set_slots(scene, slots, values, dtype, with_new=False):
     ``dtype``, so a float64 fit renders and returns float64 values (float32 stays float32)."""
     every = free_parameters(scene)
     new = [None] * len(every)
-    for (_, members), v in zip(slots, values, strict=True):
-        for i in members:
-            dt = jnp.result_type(every[i].value.dtype, dtype)
-            new[i] = eqx.tree_at(lambda p: p.value, every[i], to_device(v, dt))
+    pairs = [(i, v) for (_, members), v in zip(slots, values, strict=True) for i in members]
+    dtypes = [jnp.result_type(every[i].value.dtype, dtype) for i, _ in pairs]
+    for (i, _), array in zip(pairs, to_devices([v for _, v in pairs], dtypes), strict=True):
+        new[i] = with_value(every[i], array)
     out = replace_free(scene, iter(new))
     return (out, new) if with_new else out
 

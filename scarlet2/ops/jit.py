@@ -86,3 +86,21 @@ def to_device(x: ArrayLike, dtype: DTypeLike) -> Array:
     except jax.errors.TracerArrayConversionError:  # e.g. a list of traced values
         return jax.numpy.asarray(x, dtype)
     return jax.device_put(host)
+
+
+def to_devices(xs, dtypes) -> list:
+    """:func:`to_device` of each of ``xs`` (with its dtype in ``dtypes``): host values copied in
+    one batched ``jax.device_put`` (one call per value costs ~0.2 ms of host time each)."""
+    out, host, at = [None] * len(xs), [], []
+    for k, (x, dtype) in enumerate(zip(xs, dtypes, strict=True)):
+        if isinstance(x, jax.Array):
+            out[k] = to_device(x, dtype)
+            continue
+        try:
+            host.append(np.asarray(x, dtype=dtype))
+            at.append(k)
+        except jax.errors.TracerArrayConversionError:
+            out[k] = jax.numpy.asarray(x, dtype)
+    for k, array in zip(at, jax.device_put(host) if host else [], strict=True):
+        out[k] = array
+    return out

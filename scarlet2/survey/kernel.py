@@ -17,6 +17,7 @@ import dataclasses
 import time
 import warnings
 
+import jax
 import numpy as np
 import optax
 
@@ -319,10 +320,12 @@ def canonical_scene(scene, box, observation, headroom=None, least=None):
             index[i] = len(new)
             new.append(sources[i].with_box(box_k) if sources[i].box != (box_k, box_k) else sources[i])
         padded[kind] = max(bucket(len(members) + (headroom or {}).get(kind, 0)), (least or {}).get(kind, 0))
-        with Scene(scene.frame) as ghosts:  # built like initialize's sources: the same structure
-            for _ in range(padded[kind] - len(members)):
+        n_ghosts = padded[kind] - len(members)
+        if n_ghosts:
+            with Scene(scene.frame) as ghosts:  # built like initialize's sources: the same structure
                 kind_template(scene.frame, kind, centre, box_k, flux=GHOST_FLUX)
-        new.extend(ghosts.sources)
+            # copies, not one object repeated: each copy's Parameters are parameters of their own
+            new.extend(jax.tree.map(lambda x: x, ghosts.sources[0]) for _ in range(n_ghosts))
     real = [index[i] for i in range(len(sources)) if i in index]
     structure = ",".join(f"{k}:{n}" for k, n in padded.items())
     return scene.replace_sources(new), real, structure
