@@ -155,23 +155,27 @@ def _stamp_jacobians(core, renderer, observation, entries, x, steps, rects, widt
     ny, nx = sw.shape[-2:]
     out = {}
     for i, ents in entries.items():
-        comps = core.sources[i].components
-        parts = [(where[id(c)], np.asarray(c.spectrum.value, np.float64)[bands]) for c in comps]
-        (g0, m0), _ = parts[0]
-        corner = diffs[g0][1][m0]
-        step = np.array([steps[e] for e in ents])[:, None, None, None]
-        # (entries, observed bands, h, w): each component's box difference times its spectrum
-        images = sum(spec[None, :, None, None] * diffs[g][0][: len(ents), m][:, None] for (g, m), spec in parts)
-        stamps, (top,) = convolve_stamps(images / step, corner[None], renderer)
-        h, w = stamps.shape[-2:]
         y0, y1, x0, x1 = rects[i]
-        jac = np.zeros((len(ents), sw.shape[0], y1 - y0, x1 - x0), np.float32)
-        oy0, oy1 = max(y0, top[0], 0), min(y1, top[0] + h, ny)
-        ox0, ox1 = max(x0, top[1], 0), min(x1, top[1] + w, nx)
-        if oy0 < oy1 and ox0 < ox1:
-            cut = stamps[:, :, oy0 - top[0] : oy1 - top[0], ox0 - top[1] : ox1 - top[1]]
-            jac[:, :, oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0] = cut * sw[None, :, oy0:oy1, ox0:ox1]
-        out[i] = jac
+        jac = np.zeros((len(ents), sw.shape[0], y1 - y0, x1 - x0))
+        step = np.array([steps[e] for e in ents])[:, None, None, None]
+        # each component in its group's box (a free form keeps its own size, a profile takes
+        # its group's largest): its box difference times its spectrum, through the kernel
+        for c in core.sources[i].components:
+            g, m = where[id(c)]
+            spec = np.asarray(c.spectrum.value, np.float64)[bands]
+            images = spec[None, :, None, None] * diffs[g][0][: len(ents), m][:, None] / step
+            stamps, (top,) = convolve_stamps(images, diffs[g][1][m][None], renderer)
+            h, w = stamps.shape[-2:]
+            oy0, oy1 = max(y0, top[0], 0), min(y1, top[0] + h, ny)
+            ox0, ox1 = max(x0, top[1], 0), min(x1, top[1] + w, nx)
+            if oy0 < oy1 and ox0 < ox1:
+                jac[:, :, oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0] += stamps[
+                    :, :, oy0 - top[0] : oy1 - top[0], ox0 - top[1] : ox1 - top[1]
+                ]
+        # whitened: times sqrt(weight) over the footprint (0 beyond the observation)
+        cy0, cy1, cx0, cx1 = max(y0, 0), min(y1, ny), max(x0, 0), min(x1, nx)
+        jac[:, :, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] *= sw[None, :, cy0:cy1, cx0:cx1]
+        out[i] = jac.astype(np.float32)
     return dict(sorted(out.items()))
 
 
