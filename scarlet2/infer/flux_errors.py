@@ -153,26 +153,38 @@ def _stamp_jacobians(core, renderer, observation, entries, x, steps, rects, widt
     bands = list(renderer.band_index)
     sw = np.sqrt(np.asarray(observation.weights, np.float64))
     ny, nx = sw.shape[-2:]
-    out = {}
+    # every (source, component)'s box differences, stacked by box shape: one convolution (one
+    # kernel transform) per shape, each difference transformed once and scaled by its spectrum
+    by_shape: dict = {}
     for i, ents in entries.items():
-        y0, y1, x0, x1 = rects[i]
-        jac = np.zeros((len(ents), sw.shape[0], y1 - y0, x1 - x0))
         step = np.array([steps[e] for e in ents])[:, None, None, None]
-        # each component in its group's box (a free form keeps its own size, a profile takes
-        # its group's largest): its box difference times its spectrum, through the kernel
-        for c in core.sources[i].components:
+        for c in core.sources[i].components:  # a free form keeps its own box, a profile its group's
             g, m = where[id(c)]
             spec = np.asarray(c.spectrum.value, np.float64)[bands]
-            images = spec[None, :, None, None] * diffs[g][0][: len(ents), m][:, None] / step
-            stamps, (top,) = convolve_stamps(images, diffs[g][1][m][None], renderer)
-            h, w = stamps.shape[-2:]
+            images = diffs[g][0][: len(ents), m][:, None] / step
+            by_shape.setdefault(images.shape[-2:], []).append((i, images, diffs[g][1][m], spec))
+    jacs = {i: np.zeros((len(ents), sw.shape[0], rects[i][1] - rects[i][0], rects[i][3] - rects[i][2]))
+            for i, ents in entries.items()}  # fmt: skip
+    for parts in by_shape.values():
+        corners = np.concatenate([np.repeat(corner[None], len(images), 0) for _, images, corner, _ in parts])
+        spectra = np.concatenate([np.repeat(spec[None], len(images), 0) for _, images, _, spec in parts])
+        images = np.concatenate([images for _, images, _, _ in parts])
+        stamps, tops = convolve_stamps(images, corners, renderer, scale=spectra)
+        h, w = stamps.shape[-2:]
+        row = 0
+        for i, images, _, _ in parts:
+            (y0, y1, x0, x1), top, n = rects[i], tops[row], len(images)
             oy0, oy1 = max(y0, top[0], 0), min(y1, top[0] + h, ny)
             ox0, ox1 = max(x0, top[1], 0), min(x1, top[1] + w, nx)
             if oy0 < oy1 and ox0 < ox1:
-                jac[:, :, oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0] += stamps[
-                    :, :, oy0 - top[0] : oy1 - top[0], ox0 - top[1] : ox1 - top[1]
+                jacs[i][:, :, oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0] += stamps[
+                    row : row + n, :, oy0 - top[0] : oy1 - top[0], ox0 - top[1] : ox1 - top[1]
                 ]
+            row += n
+    out = {}
+    for i, jac in jacs.items():
         # whitened: times sqrt(weight) over the footprint (0 beyond the observation)
+        y0, y1, x0, x1 = rects[i]
         cy0, cy1, cx0, cx1 = max(y0, 0), min(y1, ny), max(x0, 0), min(x1, nx)
         jac[:, :, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] *= sw[None, :, cy0:cy1, cx0:cx1]
         out[i] = jac.astype(np.float32)

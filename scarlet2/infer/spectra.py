@@ -159,12 +159,12 @@ def _design(scene, observation, hold=()):
     return comps, skies, band_idx, matrices, targets
 
 
-def _stamp_images(dark, renderer, comps, shape) -> dict:
+def _stamp_images(core, renderer, comps, shape) -> dict:
     """(source, component) -> (unit image cut to the observation (bands, h, w), its rectangle
     (y0, y1, x0, x1)): one stamp each (:func:`~scarlet2.render.stamps.observed_stamps`)."""
     ny, nx = shape
     out = {}
-    for ij, (stamp, (y0, x0)) in observed_stamps(dark, renderer, comps).items():
+    for ij, (stamp, (y0, x0)) in observed_stamps(core, renderer, comps).items():
         h, w = stamp.shape[-2:]
         cy0, cy1, cx0, cx1 = max(y0, 0), min(y0 + h, ny), max(x0, 0), min(x0 + w, nx)
         out[ij] = (stamp[:, cy0 - y0 : max(cy1, cy0) - y0, cx0 - x0 : max(cx1, cx0) - x0], (cy0, cy1, cx0, cx1))
