@@ -22,7 +22,7 @@ from ..model.observation import Observation
 from ..model.parameter import Parameter
 from ..model.positions import to_pixels
 from ..model.scene import Scene
-from ..model.source import Background, Component, PointSource, Source
+from ..model.source import MAX_SHIFT, Background, Component, PointSource, Source
 from ..ops.fourier import box_size
 from ..render.observe import as_observations
 from .defaults import (
@@ -60,6 +60,7 @@ def initialize(
     max_radius: int = 30,
     background: bool = True,
     solve_spectra: bool = True,
+    max_shift: float | None = None,
 ) -> Scene:
     """A scene of sources initialized from the data at ``positions``.
 
@@ -89,6 +90,10 @@ def initialize(
         Finally set all spectra (and the sky) to the non-negative least-squares solution given the
         initial morphologies: the model is linear in them, so this places flux between blended
         neighbours and components far better than peak values.
+    max_shift
+        How far (frame pixels) a centre may move in a fit. Default: :data:`~scarlet2.model.source.MAX_SHIFT`
+        pixels of the coarsest observation, so adding a sharp view (a frame at its finer scale)
+        leaves positions the freedom a fit of the coarse view alone gives them.
     point_threshold
         A source starts as a point source when its PSF-deconvolved size^2 is below this fraction
         of the PSF's. A point start cannot grow: where the choice is made again after the fit
@@ -110,6 +115,7 @@ def initialize(
     if all(v.obs.n_pixels() == 0 for v in views):
         raise InputError(f"Cannot initialize from observation {views[0].obs.label}: its pixels all have weight 0")
     positions = to_pixels(positions, frame.wcs, what="positions")
+    shift = {"max_shift": _max_shift(obs, frame) if max_shift is None else float(max_shift)}
     with Scene(frame) as scene:
         if background:
             Background(*_sky_start(views, frame))
@@ -120,7 +126,7 @@ def initialize(
             size2 = np.trace(cov)
             box = box_size(2 * v.scale * (radius + BOX_MARGIN) + 1)
             if size2 < point_threshold * np.trace(v.mean_psf_cov) or snr < min_extended_snr:
-                PointSource(center=yx, spectrum=_spectrum(frame, v.band_idx, peak / v.psf_peak), box=box)
+                PointSource(center=yx, spectrum=_spectrum(frame, v.band_idx, peak / v.psf_peak), box=box, **shift)
                 continue
             fcov = v.jacobian @ cov @ v.jacobian.T  # shape and size in frame pixels
             g1, g2 = shear(fcov)
@@ -138,17 +144,17 @@ def initialize(
                     _bulge(frame, v.band_idx, flux, r_e, g1, g2),
                     Component(_spectrum(frame, v.band_idx, (1 - BULGE_FLUX_FRACTION) * flux), ArrayMorphology(cut)),
                 ]
-                Source(center=yx, components=comps, box=box)
+                Source(center=yx, components=comps, box=box, **shift)
             elif max_components >= 2 and snr > bright_snr:
                 disk = Sersic(_index(DISK_SERSIC_N), DISK_SIZE_FRACTION * r_e, (g1, g2))
                 comps = [
                     _bulge(frame, v.band_idx, flux, r_e, g1, g2),
                     Component(_spectrum(frame, v.band_idx, (1 - BULGE_FLUX_FRACTION) * flux), disk),
                 ]
-                Source(center=yx, components=comps, box=box)
+                Source(center=yx, components=comps, box=box, **shift)
             else:
                 morphology = Sersic(SINGLE_SERSIC_N, r_e, (g1, g2))
-                Source(center=yx, spectrum=_spectrum(frame, v.band_idx, flux), morphology=morphology, box=box)
+                Source(center=yx, spectrum=_spectrum(frame, v.band_idx, flux), morphology=morphology, box=box, **shift)
     if solve_spectra:
         # the sharpest observation last: where observations share a band, its solution stands
         for o in sorted(obs, key=_pixel_scale, reverse=True):
@@ -175,6 +181,15 @@ def kind_template(frame: Frame, kind: str, center, box: int, flux: float = 1.0) 
         comps = [_bulge(frame, everywhere, spectrum, 1.0, 0.0, 0.0), Component(spectrum.copy(), disk)]
         return Source(center=center, components=comps, box=box)
     raise InputError(f"unknown source kind {kind!r}; one of {SOURCE_KINDS}")
+
+
+def _max_shift(observations, frame) -> float:
+    """:data:`MAX_SHIFT` pixels of the coarsest observation, in frame pixels (at least
+    :data:`MAX_SHIFT`)."""
+    if frame.wcs is None or any(o.wcs is None for o in observations):
+        return MAX_SHIFT
+    coarsest = max(_pixel_scale(o) for o in observations)
+    return MAX_SHIFT * max(1.0, coarsest / grids.pixel_scale(frame.wcs))
 
 
 def _pixel_scale(o) -> float:

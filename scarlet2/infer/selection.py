@@ -17,12 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
+from ..model import grids
 from ..model.observation import Observation
 from ..model.parameter import parameters, value_of
 from ..model.scene import Scene
 from ..model.source import PointSource, Source
 from ..render.geometry import grid_offset
-from ..render.observe import render
+from ..render.observe import as_observations, render
 from .defaults import SPECTRUM_FLOOR
 
 #: A pixel belongs to a source's footprint when the source's own model there reaches this S/N
@@ -71,7 +72,7 @@ def point_like(scene: Scene, observation: Observation) -> list[int]:
     return [i for i, dchi2, penalty, _ in point_tests(scene, observation) if dchi2 < penalty]
 
 
-def select_points_by_refit(scene: Scene, observation: Observation, fit, **fit_options):
+def select_points_by_refit(scene: Scene, observation: Observation, fit, observations=None, **fit_options):
     """Point or extended for each source of a fitted scene, refitting where needed.
 
     Sources a point source explains as well on their deblended light (:func:`point_like`)
@@ -85,8 +86,13 @@ def select_points_by_refit(scene: Scene, observation: Observation, fit, **fit_op
     ----------
     scene
         A fitted scene.
+    observation
+        The observation the tests run on (on the scene's pixel grid).
     fit
         The fitting function (:func:`scarlet2.fit`), called with ``fit_options``.
+    observations
+        What the refits fit (default: ``observation``); in a joint fit every observation, the
+        tests on the sharpest (the one on the model's grid).
 
     Returns
     -------
@@ -94,23 +100,44 @@ def select_points_by_refit(scene: Scene, observation: Observation, fit, **fit_op
     source changed), and the indices of the sources that became points.
     """
     tests = point_tests(scene, observation)
-    sure = [i for i, dchi2, penalty, _ in tests if dchi2 < penalty]
-    trial = [(i, penalty, foot) for i, dchi2, penalty, foot in tests if penalty <= dchi2 < TRIAL_FACTOR * penalty]
+    seen = [observation] if observations is None else as_observations(observations)
+    if len(seen) > 1:  # the sharp view alone is not enough: every change is a trial, judged on all views
+        sure, trial = [], [(i, penalty, foot) for i, dchi2, penalty, foot in tests if dchi2 < TRIAL_FACTOR * penalty]
+    else:
+        sure = [i for i, dchi2, penalty, _ in tests if dchi2 < penalty]
+        trial = [(i, penalty, foot) for i, dchi2, penalty, foot in tests if penalty <= dchi2 < TRIAL_FACTOR * penalty]
     if not sure and not trial:
         return None, None, []
-    candidate, info = fit(to_point_sources(scene, sure + [i for i, _, _ in trial]), observation, **fit_options)
+    observations = observation if observations is None else observations
+    candidate, info = fit(to_point_sources(scene, sure + [i for i, _, _ in trial]), observations, **fit_options)
     if not trial:
         return candidate, info, sure
-    before, after = (_chi2_map(s, observation) for s in (scene, candidate))
-    keep = [i for i, penalty, foot in trial if after[foot].sum() - before[foot].sum() < penalty]
+    # chi^2 over each trial's footprint, in every view: pixels whose centres fall in it
+    feet = [[mask_on(o, observation, scene.frame, foot) for o in seen] for _, _, foot in trial]
+    before, after = ([_chi2_map(s, o) for o in seen] for s in (scene, candidate))
+    rise = [sum(a[m].sum() - b[m].sum() for a, b, m in zip(after, before, f, strict=True)) for f in feet]
+    keep = [i for (i, penalty, _), r in zip(trial, rise, strict=True) if r < penalty]
     back = [i for i, _, _ in trial if i not in keep]
     if not back:
         return candidate, info, sorted(sure + keep)
     if not sure and not keep:  # nothing changes: the first fit stands
         return None, None, []
     mixed = candidate.replace_sources([scene.sources[k] if k in back else s for k, s in enumerate(candidate.sources)])
-    refit, info = fit(mixed, observation, **fit_options)
+    refit, info = fit(mixed, observations, **fit_options)
     return refit, info, sorted(sure + keep)
+
+
+def mask_on(obs: Observation, anchor: Observation, frame, mask) -> np.ndarray:
+    """``mask`` (pixels of ``anchor``, which is on the frame's grid) as a mask of ``obs``'s
+    pixels: those whose centres fall in its pixels (``mask`` itself when ``obs`` is ``anchor``)."""
+    if obs is anchor:
+        return mask
+    oy, ox = grid_offset(anchor, frame)
+    at = np.rint(grids.map_pixels(grids.pixel_centres(obs.data.shape[-2:]), obs.wcs, frame.wcs)).astype(int)
+    y, x = at[..., 0] - oy, at[..., 1] - ox
+    ny, nx = mask.shape
+    inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+    return inside & mask[np.where(inside, y, 0), np.where(inside, x, 0)]
 
 
 def _chi2_map(scene, observation):
@@ -134,7 +161,11 @@ def to_point_sources(scene: Scene, indices) -> Scene:
         src = sources[i]
         flux = np.asarray(src.flux(np), np.float64)
         flux = np.maximum(flux, max(SPECTRUM_FLOOR * flux.max(), 1e-6))
-        sources[i] = PointSource(np.asarray(src.center, np.float64), spectrum=flux, box=src.box[0])
+        bound = src.offset.constraint.upper  # the same freedom to move (a joint frame's is wider)
+        # a centre that moved past the frame's edge (a star beyond it, seen by its wing) starts at the edge
+        edge = np.asarray(scene.frame.shape) - 0.5
+        centre = np.clip(np.asarray(src.center, np.float64), -0.5, edge)
+        sources[i] = PointSource(centre, spectrum=flux, box=src.box[0], max_shift=bound)
     return scene.replace_sources(sources)
 
 
@@ -177,4 +208,4 @@ def select_point_sources(scene: Scene, observation: Observation) -> tuple[Scene,
     return (to_point_sources(scene, idx) if idx else scene), idx
 
 
-__all__ = ["point_like", "point_tests", "select_point_sources", "select_points_by_refit", "to_point_sources"]
+__all__ = ["mask_on", "point_like", "point_tests", "select_point_sources", "select_points_by_refit", "to_point_sources"]

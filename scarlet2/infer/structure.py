@@ -28,7 +28,7 @@ from ..ops.fourier import box_size
 from ..render.geometry import grid_offset
 from ..render.observe import render
 from .defaults import BULGE_FLUX_FRACTION, FREEFORM_FLOOR
-from .selection import pixels_and_model, without_source
+from .selection import mask_on, pixels_and_model, without_source
 
 #: A free form's box holds the pixels where its source's light (inverse-variance weighted band
 #: sum, the S/N of one pixel's band sum) reaches this, plus a margin (pixels).
@@ -51,7 +51,9 @@ def territories(scene: Scene, observation: Observation) -> dict[int, np.ndarray]
     return _territories(scene, _light(scene, observation, model), offset)
 
 
-def structure_tests(scene: Scene, observation: Observation, regions=None) -> list[tuple[int, float, float, int]]:
+def structure_tests(
+    scene: Scene, observation: Observation, regions=None, others=()
+) -> list[tuple[int, float, float, int]]:
     """``(index, chi2_per_value, n_values, box)`` for each source of ``scene`` (points too).
 
     Over the source's *territory* (the connected pixels about its centre where its light exceeds
@@ -60,40 +62,47 @@ def structure_tests(scene: Scene, observation: Observation, regions=None) -> lis
     free form's box side (the territory's reach plus a margin, at most the source's box).
     Empty unless the observation is on the scene's pixel grid. ``regions``: the scene's
     :func:`territories`, when already computed.
+
+    ``others``: observations on other grids fitted jointly with it. Territories are drawn on
+    ``observation`` (the sharpest: the one on the frame's grid), and each other observation's
+    pixels whose centres fall in a territory add their chi^2 and values to its source's: a
+    wide view sees colours that a profile fitted to the sharp view's single band can miss.
     """
     offset = grid_offset(observation, scene.frame)
     if offset is None:
         return []
-    w, data, model = pixels_and_model(scene, observation)
-    chi2 = w * (data - model) ** 2
     regions = territories(scene, observation) if regions is None else regions
+    sums = {i: np.zeros(2) for i in regions}
+    for obs in (observation, *others):
+        w, data, model = pixels_and_model(scene, obs)
+        chi2 = w * (data - model) ** 2
+        for i, mine in _territories_on(obs, observation, scene.frame, regions).items():
+            sums[i] += [np.sum(chi2[:, mine]), np.sum(mine[None] & (w > 0))]
     out = []
-    for i, mine in regions.items():
-        n = float(np.sum(mine[None] & (w > 0)))
-        if n < 1:
-            continue
-        c2 = float(np.sum(chi2[:, mine]))
-        out.append((i, c2 / n, n, _box(scene.sources[i], mine, offset)))
+    for i, (c2, n) in sums.items():
+        if n >= 1:
+            out.append((i, float(c2 / n), float(n), _box(scene.sources[i], regions[i], offset)))
     return out
 
 
-def structured(scene: Scene, observation: Observation, regions=None) -> list[int]:
+def structured(scene: Scene, observation: Observation, regions=None, others=()) -> list[int]:
     """Indices of the extended, fully parametric sources whose profiles leave structure: over
-    their territory (:func:`structure_tests`) chi^2 per value above :data:`STRUCTURE_CHI2`, an
-    excess of :data:`STRUCTURE_SIGMA` standard deviations and more than the free form's pixel
-    count (each pixel a free parameter: it must explain more than it could fit of pure noise)."""
+    their territory (:func:`structure_tests`, with the jointly fitted ``others``) chi^2 per
+    value above :data:`STRUCTURE_CHI2`, an excess of :data:`STRUCTURE_SIGMA` standard
+    deviations and more than the free form's pixel count (each pixel a free parameter: it must
+    explain more than it could fit of pure noise)."""
     return [
         i
-        for i, _, _, box, excess in _significant(scene, observation, regions)
+        for i, _, _, box, excess in _significant(scene, observation, regions, others)
         if _parametric_extended(scene.sources[i]) and excess > box**2
     ]
 
 
-def _significant(scene, observation, regions=None):
+def _significant(scene, observation, regions=None, others=()):
     """``(index, chi2_per_value, n_values, box, excess)`` of the sources whose territory's
     chi^2 per value exceeds :data:`STRUCTURE_CHI2` by :data:`STRUCTURE_SIGMA` sigma."""
     out = []
-    for i, c, n, box in structure_tests(scene, observation, regions):
+    for i, c, n, box in structure_tests(scene, observation, regions, others):
         excess = (c - 1) * n  # noise alone: 0 +- sqrt(2 n)
         if c > STRUCTURE_CHI2 and excess > STRUCTURE_SIGMA * np.sqrt(2 * n):
             out.append((i, c, n, box, excess))
@@ -113,6 +122,7 @@ def to_free_form(scene: Scene, observation: Observation, indices, regions=None) 
     offset = np.asarray(grid_offset(observation, scene.frame))
     w, data, model = pixels_and_model(scene, observation)
     regions = territories(scene, observation) if regions is None else regions
+    bands = [scene.frame.bands.index(b) for b in observation.bands]
     sources = list(scene.sources)
     for i in indices:
         mine = regions[i]
@@ -129,8 +139,10 @@ def to_free_form(scene: Scene, observation: Observation, indices, regions=None) 
             core = _like(comps[0].spectrum, BULGE_FLUX_FRACTION * spec)
             comps = [eqx.tree_at(lambda c: c.spectrum.value, comps[0], core)]
             start = (1 - BULGE_FLUX_FRACTION) * start
-        # per pixel, the amplitude of ``spec`` that best explains the residual (weighted over bands)
-        amp = np.tensordot(spec, (data - model) * w, axes=1) / np.maximum(np.tensordot(spec**2, w, axes=1), 1e-300)
+        # per pixel, the amplitude of ``spec`` that best explains the residual (weighted over the
+        # observation's bands, a subset of the frame's in a joint fit)
+        seen = spec[list(bands)]
+        amp = np.tensordot(seen, (data - model) * w, axes=1) / np.maximum(np.tensordot(seen**2, w, axes=1), 1e-300)
         amp = np.where(mine, np.clip(amp, 0, None), 0.0)
         corner = np.asarray(src.origin) - half - offset
         start = start + _cut(amp, corner, src.box)
@@ -153,6 +165,11 @@ def territory(scene: Scene, observation: Observation, indices, regions=None) -> 
     for i in indices:
         out |= mine[i]
     return out
+
+
+def _territories_on(obs: Observation, anchor: Observation, frame, regions) -> dict[int, np.ndarray]:
+    """``regions`` (territories on ``anchor``'s pixels) as masks of ``obs``'s pixels."""
+    return {i: mask_on(obs, anchor, frame, mine) for i, mine in regions.items()}
 
 
 def _parametric_extended(src) -> bool:

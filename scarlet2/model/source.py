@@ -59,6 +59,9 @@ class Source(eqx.Module):
         Box size (odd, pixels); default from the morphology's extent and the model PSF.
     fixed_center
         Keep the centre fixed in fits.
+    max_shift
+        How far (frame pixels) the centre may move from its starting pixel in a fit (default
+        :data:`MAX_SHIFT`).
     """
 
     origin: Array
@@ -74,6 +77,7 @@ class Source(eqx.Module):
         components: Sequence[Component] | None = None,
         box: int | tuple[int, int] | None = None,
         fixed_center: bool = False,
+        max_shift: float = MAX_SHIFT,
     ):
         scene = context.active_scene()
         frame = scene.frame if scene is not None else None
@@ -96,7 +100,10 @@ class Source(eqx.Module):
         origin = np.round(yx)
         self.origin = to_device(origin, jnp.int32)
         # bounded: a centre may move up to MAX_SHIFT pixels, never wander off to a neighbour
-        self.offset = Parameter(yx - origin, (-MAX_SHIFT, MAX_SHIFT), fixed=fixed_center, stepsize=0.03)
+        bound = float(max_shift)
+        if not bound > 0.5:
+            raise InputError(f"max_shift must exceed half a pixel (a centre starts up to 0.5 px off), got {max_shift}")
+        self.offset = Parameter(yx - origin, (-bound, bound), fixed=fixed_center, stepsize=0.03)
         arrays = [value_of(c.morphology.array).shape for c in self.components if hasattr(c.morphology, "array")]
         if box is None and arrays:
             box = arrays[0]  # a pixel-array morphology is its own box
@@ -145,8 +152,17 @@ class Source(eqx.Module):
 class PointSource(Source):
     """A point source (star, quasar): one spectrum times the PSF."""
 
-    def __init__(self, center, spectrum: ArrayLike | Parameter, box: int | None = None, fixed_center: bool = False):
-        super().__init__(center, spectrum=spectrum, morphology=Point(), box=box, fixed_center=fixed_center)
+    def __init__(
+        self,
+        center,
+        spectrum: ArrayLike | Parameter,
+        box: int | None = None,
+        fixed_center: bool = False,
+        max_shift: float = MAX_SHIFT,
+    ):
+        super().__init__(
+            center, spectrum=spectrum, morphology=Point(), box=box, fixed_center=fixed_center, max_shift=max_shift
+        )
 
 
 class Background(eqx.Module):
