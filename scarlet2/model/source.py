@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -129,7 +129,12 @@ class Source(eqx.Module):
             raise InputError(f"Source boxes must have odd sizes, got {box}")
         if any(hasattr(c.morphology, "array") for c in self.components) and (box, box) != self.box:
             raise InputError(f"A source with a pixel-array morphology keeps its {self.box} box (asked for {box})")
-        new = copy.copy(self)
+        # object.__new__, not copy.copy: that calls Module.__new__, whose record of modules still
+        # being initialised (equinox's) nothing clears outside __init__, so every copy was kept
+        # alive with its arrays (~3 MB per survey region)
+        new = object.__new__(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(new, f.name, getattr(self, f.name))
         object.__setattr__(new, "box", (int(box), int(box)))  # a static field: not a pytree leaf
         return new
 
