@@ -113,7 +113,8 @@ def select_points_by_refit(scene: Scene, observation: Observation, fit, observat
     if not trial:
         return candidate, info, sure
     # chi^2 over each trial's footprint, in every view: pixels whose centres fall in it
-    feet = [[mask_on(o, observation, scene.frame, foot) for o in seen] for _, _, foot in trial]
+    lookups = [pixels_on(o, observation, scene.frame) for o in seen]
+    feet = [[mask_on(foot, lk) for lk in lookups] for _, _, foot in trial]
     before, after = ([_chi2_map(s, o) for o in seen] for s in (scene, candidate))
     rise = [sum(a[m].sum() - b[m].sum() for a, b, m in zip(after, before, f, strict=True)) for f in feet]
     keep = [i for (i, penalty, _), r in zip(trial, rise, strict=True) if r < penalty]
@@ -127,17 +128,28 @@ def select_points_by_refit(scene: Scene, observation: Observation, fit, observat
     return refit, info, sorted(sure + keep)
 
 
-def mask_on(obs: Observation, anchor: Observation, frame, mask) -> np.ndarray:
-    """``mask`` (pixels of ``anchor``, which is on the frame's grid) as a mask of ``obs``'s
-    pixels: those whose centres fall in its pixels (``mask`` itself when ``obs`` is ``anchor``)."""
+def pixels_on(obs: Observation, anchor: Observation, frame):
+    """For each pixel of ``obs``, the pixel of ``anchor`` (on the frame's grid) its centre falls
+    in: ``(inside, y, x)`` (y, x are 0 where ``inside`` is False), or None when ``obs`` is
+    ``anchor``. One astropy mapping per observation; masks then follow by indexing
+    (:func:`mask_on`)."""
     if obs is anchor:
-        return mask
+        return None
     oy, ox = grid_offset(anchor, frame)
     at = np.rint(grids.map_pixels(grids.pixel_centres(obs.data.shape[-2:]), obs.wcs, frame.wcs)).astype(int)
     y, x = at[..., 0] - oy, at[..., 1] - ox
-    ny, nx = mask.shape
+    ny, nx = anchor.data.shape[-2:]
     inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
-    return inside & mask[np.where(inside, y, 0), np.where(inside, x, 0)]
+    return inside, np.where(inside, y, 0), np.where(inside, x, 0)
+
+
+def mask_on(mask, lookup) -> np.ndarray:
+    """A mask of the anchor's pixels as a mask of another observation's, through its
+    :func:`pixels_on` ``lookup`` (``mask`` itself for the anchor, whose lookup is None)."""
+    if lookup is None:
+        return mask
+    inside, y, x = lookup
+    return inside & mask[y, x]
 
 
 def _chi2_map(scene, observation):
@@ -208,4 +220,12 @@ def select_point_sources(scene: Scene, observation: Observation) -> tuple[Scene,
     return (to_point_sources(scene, idx) if idx else scene), idx
 
 
-__all__ = ["mask_on", "point_like", "point_tests", "select_point_sources", "select_points_by_refit", "to_point_sources"]
+__all__ = [
+    "mask_on",
+    "pixels_on",
+    "point_like",
+    "point_tests",
+    "select_point_sources",
+    "select_points_by_refit",
+    "to_point_sources",
+]

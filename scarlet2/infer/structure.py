@@ -28,7 +28,7 @@ from ..ops.fourier import box_size
 from ..render.geometry import grid_offset
 from ..render.observe import render
 from .defaults import BULGE_FLUX_FRACTION, FREEFORM_FLOOR
-from .selection import mask_on, pixels_and_model, without_source
+from .selection import mask_on, pixels_and_model, pixels_on, without_source
 
 #: A free form's box holds the pixels where its source's light (inverse-variance weighted band
 #: sum, the S/N of one pixel's band sum) reaches this, plus a margin (pixels).
@@ -76,8 +76,10 @@ def structure_tests(
     for obs in (observation, *others):
         w, data, model = pixels_and_model(scene, obs)
         chi2 = w * (data - model) ** 2
-        for i, mine in _territories_on(obs, observation, scene.frame, regions).items():
-            sums[i] += [np.sum(chi2[:, mine]), np.sum(mine[None] & (w > 0))]
+        lookup = pixels_on(obs, observation, scene.frame)
+        for i, mine in regions.items():
+            seen = mask_on(mine, lookup)
+            sums[i] += [np.sum(chi2[:, seen]), np.sum(seen[None] & (w > 0))]
     out = []
     for i, (c2, n) in sums.items():
         if n >= 1:
@@ -165,11 +167,6 @@ def territory(scene: Scene, observation: Observation, indices, regions=None) -> 
     for i in indices:
         out |= mine[i]
     return out
-
-
-def _territories_on(obs: Observation, anchor: Observation, frame, regions) -> dict[int, np.ndarray]:
-    """``regions`` (territories on ``anchor``'s pixels) as masks of ``obs``'s pixels."""
-    return {i: mask_on(obs, anchor, frame, mine) for i, mine in regions.items()}
 
 
 def _parametric_extended(src) -> bool:

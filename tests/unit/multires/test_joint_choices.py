@@ -10,7 +10,7 @@ import pytest
 
 import scarlet2 as sc
 from scarlet2.errors import InputError
-from scarlet2.infer.selection import mask_on
+from scarlet2.infer.selection import mask_on, pixels_on
 from scarlet2.infer.structure import structure_tests, territories
 from scarlet2.model.source import MAX_SHIFT
 
@@ -63,7 +63,7 @@ def test_structure_tests_add_the_wide_views_pixels_in_each_territory(pair):
     both = {i: (c, n) for i, c, n, _ in structure_tests(scene, sharp, regions, [wide])}
     assert alone.keys() == both.keys() and alone
     for i, mine in regions.items():
-        seen = mask_on(wide, sharp, scene.frame, mine)
+        seen = mask_on(mine, pixels_on(wide, sharp, scene.frame))
         # a territory of k sharp pixels holds about k / 5.6^2 wide pixel centres, each 5 bands
         assert seen.sum() == pytest.approx(mine.sum() * (SHARP_SCALE / WIDE_SCALE) ** 2, rel=0.3, abs=2)
         if i in both:
