@@ -6,54 +6,42 @@ from jaxtyping import Array, Float
 
 from ..model.parameter import log_prior
 from ..model.scene import Scene
-from ..model.source import Background
 from ..ops.jit import compiled, platform
-from ..render.canvas import has_free, render_canvas, render_sky, stack_values
+from ..render.canvas import render_canvas, render_sky, stack_values
+from ..render.convolve import gaussian_log_likelihood
 from ..render.observe import prepare
+from ..render.parts import Parts, render_parts
 from .packing import FlatView, log_det_jacobian
 
 
-def log_likelihood_core(scene: Scene, renderers, stack=stack_values, held=None) -> Float[Array, ""]:
+def log_likelihood_core(scene: Scene, renderers, stack=stack_values, parts: Parts | None = None) -> Float[Array, ""]:
     """Sum over the renderers of -chi^2 / 2 (traceable; one canvas for all observations).
 
-    ``held``: the canvas of the sources without free parameters (:func:`held_canvas`), rendered
-    once; only the others are rendered here.
+    ``parts``: the held sources and linear components as observed (:func:`~scarlet2.render.parts.fixed_parts`),
+    rendered once; only the moving sources are rendered here.
     """
-    geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
-    if held is None:
-        canvas = render_canvas(scene, geometry, dtype, stack)
-    else:
-        canvas = render_canvas(scene, geometry, dtype, stack, select="free") + held
+    if parts is not None:
+        images = render_parts(scene, renderers, parts, stack)
+        return sum(gaussian_log_likelihood(m, r.data, r.weights) for m, r in zip(images, renderers, strict=True))
+    canvas = render_canvas(scene, renderers[0].geometry, renderers[0].data.dtype, stack)
     sky = render_sky(scene)
     return sum(r.log_likelihood(canvas, sky) for r in renderers)
 
 
-def neg_log_posterior_core(scene: Scene, renderers, stack=stack_values, held=None) -> Float[Array, ""]:
-    return -log_likelihood_core(scene, renderers, stack, held) - log_prior(scene)
+def neg_log_posterior_core(scene: Scene, renderers, stack=stack_values, parts=None) -> Float[Array, ""]:
+    return -log_likelihood_core(scene, renderers, stack, parts) - log_prior(scene)
 
 
-def loss_flat(u: Float[Array, " n"], scene: Scene, renderers, held=None) -> Float[Array, ""]:
+def loss_flat(u: Float[Array, " n"], scene: Scene, renderers, parts=None) -> Float[Array, ""]:
     """The negative log posterior at the flat unconstrained vector ``u`` (:mod:`.packing`)."""
     view = FlatView(scene, u)
-    return neg_log_posterior_core(view.scene, renderers, view.stack, held)
+    return neg_log_posterior_core(view.scene, renderers, view.stack, parts)
 
 
-def log_density_flat(u: Float[Array, " n"], scene: Scene, renderers, held=None) -> Float[Array, ""]:
+def log_density_flat(u: Float[Array, " n"], scene: Scene, renderers, parts=None) -> Float[Array, ""]:
     """Log posterior density of the flat unconstrained vector ``u``: what the sampler explores,
     the negative loss plus each constraint's log |Jacobian| (traceable)."""
-    return -loss_flat(u, scene, renderers, held) + log_det_jacobian(scene, u)
-
-
-def held_canvas(scene: Scene, renderers):
-    """The canvas of the sources whose parameters are all fixed, or None when every source has
-    a free one: a sampler of a few sources among held neighbours renders those once."""
-    if all(has_free(s) for s in scene.sources if not isinstance(s, Background)):
-        return None
-    return compiled(_held, platform(renderers[0].data))(scene, renderers)
-
-
-def _held(scene, renderers):
-    return render_canvas(scene, renderers[0].geometry, renderers[0].data.dtype, select="held")
+    return -loss_flat(u, scene, renderers, parts) + log_det_jacobian(scene, u)
 
 
 def chi2_core(scene: Scene, renderers) -> Float[Array, ""]:
@@ -72,7 +60,6 @@ def log_likelihood(scene: Scene, observations) -> Float[Array, ""]:
 
 __all__ = [
     "chi2_core",
-    "held_canvas",
     "log_density_flat",
     "log_likelihood",
     "log_likelihood_core",

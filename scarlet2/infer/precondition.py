@@ -26,9 +26,9 @@ NEWTON_STEPS = 20
 TRUST = 3.0
 
 
-def _local(u, scene, renderers, held, batch: int):
+def _local(u, scene, renderers, parts, batch: int):
     def f(v):
-        return -log_density_flat(v, scene, renderers, held)
+        return -log_density_flat(v, scene, renderers, parts)
 
     grad = jax.grad(f)
 
@@ -38,16 +38,16 @@ def _local(u, scene, renderers, held, batch: int):
     return f(u), grad(u), jax.lax.map(column, jnp.eye(u.size, dtype=u.dtype), batch_size=batch)
 
 
-def local_quadratic(u: np.ndarray, core, renderers, held=None) -> tuple[float, np.ndarray, np.ndarray]:
+def local_quadratic(u: np.ndarray, core, renderers, parts=None) -> tuple[float, np.ndarray, np.ndarray]:
     """Value, gradient and Hessian of the negative log density (:func:`log_density_flat`) at the
     flat vector ``u``, as float64 host values (``core, renderers = prepare(scene, observations)``;
-    ``held``: :func:`~scarlet2.infer.objective.held_canvas`)."""
+    ``parts``: :func:`~scarlet2.render.parts.fixed_parts`)."""
     fn = compiled(_local, platform(renderers[0].data))
-    f, g, h = fn(to_device(u, u.dtype), core, renderers, held, hessian_batch(u.size, renderers))
+    f, g, h = fn(to_device(u, u.dtype), core, renderers, parts, hessian_batch(u.size, renderers))
     return float(f), np.asarray(g, np.float64), np.asarray(h, np.float64)
 
 
-def laplace(u: np.ndarray, core, renderers, held=None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def laplace(u: np.ndarray, core, renderers, parts=None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``(center, L, determined)``: the mode of the sampling density and its whitening map.
 
     The fit's optimum is the mode of the posterior over the constrained parameters; the density
@@ -60,7 +60,7 @@ def laplace(u: np.ndarray, core, renderers, held=None) -> tuple[np.ndarray, np.n
     the point where the Newton step is below 0.1 sigma. None without a usable Hessian.
     """
     rtol = 100 * np.finfo(u.dtype).eps
-    f, g, h = local_quadratic(u, core, renderers, held)
+    f, g, h = local_quadratic(u, core, renderers, parts)
     found = whitening(h, rtol)
     trust = TRUST
     for _ in range(NEWTON_STEPS):
@@ -72,7 +72,7 @@ def laplace(u: np.ndarray, core, renderers, held=None) -> tuple[np.ndarray, np.n
         if norm < 0.1:
             break
         trial = (u + white @ (step * min(1.0, trust / norm))).astype(u.dtype)
-        f_new, g_new, h_new = local_quadratic(trial, core, renderers, held)
+        f_new, g_new, h_new = local_quadratic(trial, core, renderers, parts)
         if np.isfinite(f_new) and f_new <= f:
             u, f, g, found = trial, f_new, g_new, whitening(h_new, rtol)
         else:

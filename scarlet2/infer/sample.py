@@ -27,7 +27,8 @@ from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.jit import compiled, platform, to_device
 from ..render.observe import prepare, render_observed
-from .objective import held_canvas, log_density_flat
+from ..render.parts import fixed_parts
+from .objective import log_density_flat
 from .packing import FlatView, pack_host, pack_stepsizes, with_values
 from .precondition import laplace
 from .uncertainty import MAX_DENSE
@@ -66,18 +67,18 @@ def _unwhiten(center, white, z):
     return center + (white @ z if white.ndim == 2 else white * z)
 
 
-def _whitened(center, white, scene, renderers, held):
+def _whitened(center, white, scene, renderers, parts):
     def logdensity(z):
-        return log_density_flat(_unwhiten(center, white, z), scene, renderers, held)
+        return log_density_flat(_unwhiten(center, white, z), scene, renderers, parts)
 
     return logdensity
 
 
-def _warmup(keys, z0, center, white, scene, renderers, held, num_warmup: int, max_tree_depth: int, dense_mass: bool,
+def _warmup(keys, z0, center, white, scene, renderers, parts, num_warmup: int, max_tree_depth: int, dense_mass: bool,
             target: float):  # fmt: skip
     import blackjax
 
-    logdensity = _whitened(center, white, scene, renderers, held)
+    logdensity = _whitened(center, white, scene, renderers, parts)
 
     adapt = blackjax.window_adaptation(
         blackjax.nuts,
@@ -94,10 +95,10 @@ def _warmup(keys, z0, center, white, scene, renderers, held, num_warmup: int, ma
     return jax.vmap(one)(keys, z0)
 
 
-def _draws(keys, states, step_size, inv_mass, center, white, scene, renderers, held, n: int, max_tree_depth: int):
+def _draws(keys, states, step_size, inv_mass, center, white, scene, renderers, parts, n: int, max_tree_depth: int):
     import blackjax
 
-    logdensity = _whitened(center, white, scene, renderers, held)
+    logdensity = _whitened(center, white, scene, renderers, parts)
 
     def chain(key, state, eps, m):
         kernel = blackjax.nuts(logdensity, step_size=eps, inverse_mass_matrix=m, max_num_doublings=max_tree_depth).step
@@ -160,8 +161,8 @@ def sample(
     u = pack_host(core, dtype)
     if u.size == 0:
         raise InputError("The scene has no free parameters: there is nothing to sample")
-    held = held_canvas(core, renderers)  # neighbours without free parameters: rendered once
-    u, white, jitter = _whitening(u, core, renderers, held)
+    parts = fixed_parts(core, renderers)  # held neighbours, free spectra: rendered once
+    u, white, jitter = _whitening(u, core, renderers, parts)
     rng = np.random.default_rng(seed)
     z0 = (jitter * rng.standard_normal((num_chains, u.size))).astype(dtype)
     key = jax.random.PRNGKey(seed)
@@ -172,8 +173,9 @@ def sample(
     keys = _put(jax.random.split(k_warm, num_chains), spread)
     z0 = _put(to_device(z0, dtype), spread)
     center, white = to_device(u, dtype), to_device(white, dtype)
+    target = float(target_acceptance)
     states, eps, inv_mass = warm(
-        keys, z0, center, white, core, renderers, held, num_warmup, max_tree_depth, dense_mass, float(target_acceptance)
+        keys, z0, center, white, core, renderers, parts, num_warmup, max_tree_depth, dense_mass, target
     )
     # every chain takes the smallest adapted step: the chains' adaptations scatter by 2x, the
     # divergences come from the larger steps, and under vmap a draw already waits for the
@@ -189,7 +191,7 @@ def sample(
     with tqdm(total=num_samples, disable=not progress, desc="sampling", unit="draw") as bar:
         for c in range(n_chunks):
             states, (pos, st) = draw(
-                keys[c], states, eps, inv_mass, center, white, core, renderers, held, chunk, max_tree_depth
+                keys[c], states, eps, inv_mass, center, white, core, renderers, parts, chunk, max_tree_depth
             )
             positions.append(np.asarray(pos))
             stats.append({k: np.asarray(v) for k, v in st.items()})
@@ -208,12 +210,12 @@ def sample(
     )
 
 
-def _whitening(u, core, renderers, held):
+def _whitening(u, core, renderers, parts):
     """The center and whitening map ``L`` of the chains' coordinates and the start jitter per
     whitened coordinate; without a usable Hessian (or with more than :data:`MAX_DENSE` free
     parameters: free-form morphologies), the fit's point, the parameters' step sizes and
     :data:`FALLBACK_JITTER`."""
-    found = laplace(u, core, renderers, held) if u.size <= MAX_DENSE else None
+    found = laplace(u, core, renderers, parts) if u.size <= MAX_DENSE else None
     if found is None:
         return u, pack_stepsizes(core, u.dtype), np.full(u.size, FALLBACK_JITTER)
     center, white, determined = found

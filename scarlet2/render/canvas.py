@@ -48,19 +48,36 @@ def has_free(source) -> bool:
     return any(not p.fixed for p in parameters(source))
 
 
-#: Which sources :func:`render_canvas` renders: every one, those with a free parameter, or the
-#: held ones (all parameters fixed), whose canvas a sampler renders once and adds.
-_SELECT = {"all": lambda s: True, "free": has_free, "held": lambda s: not has_free(s)}
+def moves(source) -> bool:
+    """Whether a free parameter changes the source's shape or position (static): a source whose
+    only free parameters are its components' spectra is linear in them, and its images through
+    an observation can be rendered once (:mod:`.parts`)."""
+    spectra = {id(c.spectrum) for c in getattr(source, "components", ())}
+    return any(not p.fixed and id(p) not in spectra for p in parameters(source))
+
+
+#: Which sources :func:`render_canvas` renders: every one, those with a free parameter, the
+#: held ones (all parameters fixed), the moving ones (:func:`moves`) or the linear ones (free
+#: spectra only).
+_SELECT = {
+    "all": lambda s: True,
+    "free": has_free,
+    "held": lambda s: not has_free(s),
+    "moving": moves,
+    "linear": lambda s: has_free(s) and not moves(s),
+}
 
 
 def _groups(scene, select: str = "all"):
     """Group (component, source) pairs by morphology structure, then by box size (static, at
-    trace time). Returns {(structure, box): [(component, source), ...]}."""
+    trace time). Returns {(structure, box): [(component, source), ...]}.
+
+    Groups are formed over every source and then cut to the ``select``-ed ones, so a component
+    is rendered in the same box whichever part of the scene is rendered (a profile's image
+    depends slightly on its box): the parts add up to the whole scene's canvas.
+    """
     by_kind = defaultdict(list)
-    keep = _SELECT[select]
     for s in scene.sources:
-        if not keep(s):
-            continue
         for c in getattr(s, "components", ()):
             fixed_shape = hasattr(c.morphology, "array")  # free-form arrays keep their own box
             by_kind[(jax.tree.structure(c.morphology), s.box if fixed_shape else None)].append((c, s))
@@ -73,7 +90,9 @@ def _groups(scene, select: str = "all"):
         boxes = [(max(m[1].box),) * 2 for m in members]
         for j, i in _partition(boxes):
             groups[(structure, boxes[j])] = members[j:i]
-    return groups
+    keep = _SELECT[select]
+    picked = {key: [m for m in members if keep(m[1])] for key, members in groups.items()}
+    return {key: members for key, members in picked.items() if members}
 
 
 def _group_fields(members):
@@ -130,8 +149,8 @@ def group_boxes(scene, box, members, dtype=jnp.float32, stack=stack_values):
 def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_values, select: str = "all"):
     """The model in the padded canvas (frame bands x canvas), before any observation's PSF.
 
-    ``select`` renders only the sources with a free parameter (``"free"``) or only the others
-    (``"held"``): the two canvases add up to the whole.
+    ``select`` renders only some sources (``"free"``, ``"held"``, ``"moving"``, ``"linear"``:
+    :data:`_SELECT`); ``"free"`` and ``"held"`` add up to the whole.
 
     ``stack(leaves)`` stacks one field of a group (default :func:`stack_values`); a fit passes
     :meth:`scarlet2.infer.packing.FlatView.stack`, which cuts the field out of the flat parameter
@@ -144,18 +163,63 @@ def render_canvas(scene, geometry: Geometry, dtype=jnp.float32, stack=stack_valu
     """
     nb = scene.frame.n_bands
     groups = _groups(scene, select)
-    (H, W), (kh, kw) = geometry.canvas_shape, geometry.kept_shape
-    py, px = geometry.pad
-    half = max((max(box) // 2 for _, box in groups), default=0)
-    border = max(0, half + 1 - min(py, px))
-    scratch = jnp.zeros((nb, kh + 2 * border, kw + 2 * border), dtype)
-    pad = jnp.asarray([py + border, px + border], jnp.int32)
+    border, pad, shape = _scratch(groups, geometry, nb)
+    scratch = jnp.zeros(shape, dtype)
     for (_, box), members in groups.items():
         images, spectra, corners = group_boxes(scene, box, members, dtype, stack)
         scratch = paste_boxes(scratch, images, spectra, corners + pad)
+    return _crop(scratch, geometry, border)
+
+
+def _scratch(groups, geometry: Geometry, nb: int):
+    """The scratch canvas's border, the offset of the frame in it and its shape."""
+    (kh, kw), (py, px) = geometry.kept_shape, geometry.pad
+    half = max((max(box) // 2 for _, box in groups), default=0)
+    border = max(0, half + 1 - min(py, px))
+    return border, jnp.asarray([py + border, px + border], jnp.int32), (nb, kh + 2 * border, kw + 2 * border)
+
+
+def _crop(scratch, geometry: Geometry, border: int):
     # light beyond the kept margin is cut (it would wrap into the frame); the rest stays zero
-    canvas = scratch[:, border : border + kh, border : border + kw]
-    return jnp.pad(canvas, ((0, 0), (0, H - kh), (0, W - kw))) if (kh, kw) != (H, W) else canvas
+    (H, W), (kh, kw) = geometry.canvas_shape, geometry.kept_shape
+    canvas = scratch[..., border : border + kh, border : border + kw]
+    pad = ((0, 0),) * (canvas.ndim - 2) + ((0, H - kh), (0, W - kw))
+    return jnp.pad(canvas, pad) if (kh, kw) != (H, W) else canvas
+
+
+def selected_sources(scene, select: str = "all"):
+    """The sources with components that ``select`` (:data:`_SELECT`) picks (static)."""
+    keep = _SELECT[select]
+    return [s for s in scene.sources if getattr(s, "components", ()) and keep(s)]
+
+
+def selected_components(scene, select: str = "all"):
+    """The (component, source) pairs of the selected sources in the order in which
+    :func:`unit_canvases` returns them (static)."""
+    return [m for members in _groups(scene, select).values() for m in members]
+
+
+def unit_canvases(scene, geometry: Geometry, dtype=jnp.float32, select: str = "linear"):
+    """One canvas per component of the selected sources with its spectrum set to 1 in every
+    band: (n components, frame bands, H, W), in :func:`selected_components` order (traceable).
+
+    The model is linear in a component's spectrum, so the canvas of fixed-shape components with
+    spectra ``s`` (n, bands) is ``einsum("nb,nbyx->byx", s, unit_canvases(...))``.
+    """
+    nb = scene.frame.n_bands
+    groups = _groups(scene, select)
+    border, pad, shape = _scratch(groups, geometry, nb)
+    ones = jnp.ones((1, nb), dtype)
+
+    def one(image, corner):
+        return _crop(paste_boxes(jnp.zeros(shape, dtype), image[None], ones, corner[None] + pad), geometry, border)
+
+    out = []
+    for (_, box), members in groups.items():
+        images, _, corners = group_boxes(scene, box, members, dtype)
+        out.append(jax.vmap(one)(images, corners))
+    H, W = geometry.canvas_shape
+    return jnp.concatenate(out) if out else jnp.zeros((0, nb, H, W), dtype)
 
 
 def render_source(scene: Scene, index: int) -> tuple[Float[Array, "bands h w"], Int[Array, 2]]:

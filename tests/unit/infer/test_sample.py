@@ -137,16 +137,17 @@ def test_with_free_samples_only_the_named_parameters():
     assert sc.parameter_names(held) == star
     assert held.sources[1].offset.prior is not None and held.sources[0].components[0].spectrum.fixed
     # the held galaxy is rendered once and added: the same density as rendering it every time
-    from scarlet2.infer.objective import held_canvas, log_density_flat
+    from scarlet2.infer.objective import log_density_flat
     from scarlet2.infer.packing import pack_host
     from scarlet2.render.observe import prepare
+    from scarlet2.render.parts import fixed_parts
 
     core, renderers = prepare(held, [obs])
-    canvas = held_canvas(core, renderers)
-    assert canvas is not None and float(np.abs(canvas).sum()) > 0
+    parts = fixed_parts(core, renderers)
+    assert parts is not None and float(np.abs(parts.held[0]).sum()) > 0
     u = pack_host(core) + 0.01
     np.testing.assert_allclose(
-        float(log_density_flat(u, core, renderers, canvas)), float(log_density_flat(u, core, renderers)), rtol=1e-6
+        float(log_density_flat(u, core, renderers, parts)), float(log_density_flat(u, core, renderers)), rtol=1e-6
     )
     post = sc.sample(held, obs, num_chains=2, num_warmup=100, num_samples=100, seed=0, progress=False)
     flux = post["posterior"]["flux"].values

@@ -1,0 +1,90 @@
+"""The model split by what a sampler moves: parts rendered once through each observation.
+
+When only some parameters are free (a sampler of one source among held neighbours, or of
+fluxes only), most of the model does not change from one likelihood call to the next:
+
+- *held* sources (no free parameter) add a constant image per observation;
+- *linear* sources (only their components' spectra free) add ``sum_k s_k[b] U_k[b]``, where
+  ``U_k`` is component k's image through the observation with a spectrum of ones;
+- only *moving* sources (a free shape or position) go through the canvas and the PSF.
+
+:func:`fixed_parts` renders the first two once, through every observation's own renderer (so
+any pixel grid), and :func:`render_parts` adds them to the moving sources' images: per call,
+the observation step (a canvas FFT per band) runs only when something moves. The images are
+those of the full renderer up to rounding (convolution and resampling are linear).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ..ops.jit import compiled, platform
+from .canvas import render_canvas, render_sky, selected_components, selected_sources, stack_values, unit_canvases
+from .convolve import add_sky, take_bands
+
+#: The linear components' images take n x bands x pixels of every observation; above this many
+#: bytes in all they are rendered on every call instead (as moving sources).
+UNIT_BYTES = 2**28
+
+
+class Parts(eqx.Module):
+    """Per renderer: the held sources as observed (bands, y, x; no sky) and the linear
+    components' unit-spectrum images (n, bands, y, x), or None where there are none."""
+
+    held: tuple[Array | None, ...]
+    units: tuple[Array | None, ...]
+    linear: bool = eqx.field(static=True)  # whether the units are used (else linear sources move)
+
+
+def fixed_parts(scene, renderers) -> Parts | None:
+    """The held and linear parts of ``scene`` through each renderer (``core, renderers =
+    prepare(scene, observations)``), or None when every source moves (nothing to gain)."""
+    held, linear = selected_sources(scene, "held"), selected_sources(scene, "linear")
+    if not held and not linear:
+        return None
+    n = len(selected_components(scene, "linear"))
+    size = sum(n * r.data.size * r.data.dtype.itemsize for r in renderers)
+    use_linear = bool(linear) and size <= UNIT_BYTES
+    if not held and not use_linear:
+        return None
+    return compiled(_render_fixed, platform(renderers[0].data))(scene, renderers, bool(held), use_linear)
+
+
+def _render_fixed(scene, renderers, with_held: bool, with_linear: bool):
+    geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
+    held_canvas = render_canvas(scene, geometry, dtype, select="held") if with_held else None
+    units = unit_canvases(scene, geometry, dtype, "linear") if with_linear else None
+    held, unit = [], []
+    for r in renderers:
+        held.append(None if held_canvas is None else r(held_canvas))
+        # one component at a time: a vmap would hold every component's FFTs at once
+        unit.append(None if units is None else jax.lax.map(r, units))
+    return Parts(tuple(held), tuple(unit), with_linear)
+
+
+def render_parts(scene, renderers, parts: Parts, stack=stack_values):
+    """Each renderer's model image (bands, y, x) of ``scene``, its fixed parts taken from
+    ``parts`` (traceable; ``stack`` as in :func:`~.canvas.render_canvas`)."""
+    geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
+    moving = "moving" if parts.linear else "free"
+    canvas = render_canvas(scene, geometry, dtype, stack, select=moving) if selected_sources(scene, moving) else None
+    spectra = None
+    if parts.linear:
+        spectra = stack([c.spectrum for c, _ in selected_components(scene, "linear")]).astype(dtype)
+    sky = render_sky(scene)
+    images = []
+    for r, held, units in zip(renderers, parts.held, parts.units, strict=True):
+        img = jnp.zeros(r.data.shape, dtype) if canvas is None else r(canvas)
+        if held is not None:
+            img = img + held
+        if units is not None:
+            s = take_bands(spectra.T, r.band_index)  # (observation bands, n)
+            img = img + jnp.einsum("bn,nbyx->byx", s, units, precision=jax.lax.Precision.HIGHEST)
+        images.append(add_sky(img, sky, r.band_index))
+    return images
+
+
+__all__ = ["Parts", "fixed_parts", "render_parts"]
