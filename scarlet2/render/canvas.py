@@ -199,27 +199,28 @@ def selected_components(scene, select: str = "all"):
     return [m for members in _groups(scene, select).values() for m in members]
 
 
-def unit_canvases(scene, geometry: Geometry, dtype=jnp.float32, select: str = "linear"):
-    """One canvas per component of the selected sources with its spectrum set to 1 in every
-    band: (n components, frame bands, H, W), in :func:`selected_components` order (traceable).
+def unit_canvases(scene, geometry: Geometry, dtype=jnp.float32, select: str = "linear", stack=stack_values):
+    """One single-band canvas per component of the selected sources, its unit-flux image where
+    :func:`render_canvas` puts it: (n components, H, W), in :func:`selected_components` order
+    (traceable; ``stack`` as in :func:`render_canvas`).
 
-    The model is linear in a component's spectrum, so the canvas of fixed-shape components with
-    spectra ``s`` (n, bands) is ``einsum("nb,nbyx->byx", s, unit_canvases(...))``.
+    The model is linear in the components' spectra ``s`` (n, bands): their canvas is
+    ``einsum("nb,nyx->byx", s, unit_canvases(...))``, and its transform the same sum of the
+    units' transforms (one FFT per component, not per band).
     """
-    nb = scene.frame.n_bands
     groups = _groups(scene, select)
-    border, pad, shape = _scratch(groups, geometry, nb)
-    ones = jnp.ones((1, nb), dtype)
+    border, pad, shape = _scratch(groups, geometry, 1)
+    one_band = jnp.ones((1, 1), dtype)
 
     def one(image, corner):
-        return _crop(paste_boxes(jnp.zeros(shape, dtype), image[None], ones, corner[None] + pad), geometry, border)
+        scratch = paste_boxes(jnp.zeros(shape, dtype), image[None], one_band, corner[None] + pad)
+        return _crop(scratch, geometry, border)[0]
 
     out = []
     for (_, box), members in groups.items():
-        images, _, corners = group_boxes(scene, box, members, dtype)
+        images, _, corners = group_boxes(scene, box, members, dtype, stack)
         out.append(jax.vmap(one)(images, corners))
-    H, W = geometry.canvas_shape
-    return jnp.concatenate(out) if out else jnp.zeros((0, nb, H, W), dtype)
+    return jnp.concatenate(out) if out else jnp.zeros((0, *geometry.canvas_shape), dtype)
 
 
 def render_source(scene: Scene, index: int) -> tuple[Float[Array, "bands h w"], Int[Array, 2]]:

@@ -22,7 +22,14 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..ops.jit import compiled, platform
-from .canvas import render_canvas, render_sky, selected_components, selected_sources, stack_values, unit_canvases
+from .canvas import (
+    render_canvas,
+    render_sky,
+    selected_components,
+    selected_sources,
+    stack_values,
+    unit_canvases,
+)
 from .convolve import add_sky, take_bands
 
 #: The linear components' images take n x bands x pixels of every observation; above this many
@@ -57,32 +64,48 @@ def _render_fixed(scene, renderers, with_held: bool, with_linear: bool):
     geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
     held_canvas = render_canvas(scene, geometry, dtype, select="held") if with_held else None
     units = unit_canvases(scene, geometry, dtype, "linear") if with_linear else None
+    ones = jnp.ones((1, scene.frame.n_bands), dtype)
     held, unit = [], []
     for r in renderers:
         held.append(None if held_canvas is None else r(held_canvas))
-        # one component at a time: a vmap would hold every component's FFTs at once
-        unit.append(None if units is None else jax.lax.map(r, units))
+        # one component at a time: a vmap would hold every component's transforms at once
+        unit.append(None if units is None else jax.lax.map(lambda u, r=r: r.components(u[None], ones), units))
     return Parts(tuple(held), tuple(unit), with_linear)
 
 
 def render_parts(scene, renderers, parts: Parts, stack=stack_values):
     """Each renderer's model image (bands, y, x) of ``scene``, its fixed parts taken from
-    ``parts`` (traceable; ``stack`` as in :func:`~.canvas.render_canvas`)."""
+    ``parts`` (traceable; ``stack`` as in :func:`~.canvas.render_canvas`).
+
+    Moving components fewer than an observation's bands go through it as single-band unit
+    canvases (one forward transform each, ``renderer.components``); more, as one canvas.
+    """
     geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
     moving = "moving" if parts.linear else "free"
-    canvas = render_canvas(scene, geometry, dtype, stack, select=moving) if selected_sources(scene, moving) else None
+    comps = selected_components(scene, moving)
+    canvas = units = None
+    if comps and any(len(comps) >= len(r.band_index) for r in renderers):
+        canvas = render_canvas(scene, geometry, dtype, stack, select=moving)
+    if comps and any(len(comps) < len(r.band_index) for r in renderers):
+        units = unit_canvases(scene, geometry, dtype, moving, stack)
+        moving_spectra = stack([c.spectrum for c, _ in comps]).astype(dtype)
     spectra = None
     if parts.linear:
         spectra = stack([c.spectrum for c, _ in selected_components(scene, "linear")]).astype(dtype)
     sky = render_sky(scene)
     images = []
-    for r, held, units in zip(renderers, parts.held, parts.units, strict=True):
-        img = jnp.zeros(r.data.shape, dtype) if canvas is None else r(canvas)
+    for r, held, linear in zip(renderers, parts.held, parts.units, strict=True):
+        if not comps:
+            img = jnp.zeros(r.data.shape, dtype)
+        elif len(comps) < len(r.band_index):
+            img = r.components(units, moving_spectra)
+        else:
+            img = r(canvas)
         if held is not None:
             img = img + held
-        if units is not None:
+        if linear is not None:
             s = take_bands(spectra.T, r.band_index)  # (observation bands, n)
-            img = img + jnp.einsum("bn,nbyx->byx", s, units, precision=jax.lax.Precision.HIGHEST)
+            img = img + jnp.einsum("bn,nbyx->byx", s, linear, precision=jax.lax.Precision.HIGHEST)
         images.append(add_sky(img, sky, r.band_index))
     return images
 

@@ -40,7 +40,7 @@ from ..model.observation import Observation
 from ..model.psf import ArrayPSF
 from ..ops.fourier import fast_size, transfer_numpy
 from ..ops.jit import to_device
-from .convolve import add_sky, gaussian_log_likelihood, take_bands
+from .convolve import add_sky, combine_spectra, gaussian_log_likelihood, take_bands
 from .geometry import Geometry
 
 #: Samples of the coarse (B-spline coefficient) grid per cycle of the highest frequency an
@@ -192,12 +192,23 @@ class ResampledRenderer(eqx.Module):
 
     def __call__(self, canvas, sky=None):
         """PSF-match and resample the padded canvas (frame bands) onto the observation's pixels."""
-        (ky, kx), (cy, cx) = self.block, self.coarse_shape
-        c = take_bands(canvas, self.band_index)
+        return self._inverse(self._forward(take_bands(canvas, self.band_index)), sky)
+
+    def components(self, units, spectra, sky=None):
+        """The image of components given as single-band unit canvases (n, H, W) and spectra
+        (n, frame bands): one forward transform per component instead of one per band."""
+        return self._inverse(combine_spectra(self._forward(units), spectra, self.band_index), sky)
+
+    def _forward(self, c):
+        """The passband's block of the canvases' transforms."""
+        ky, kx = self.block
         # x first, keeping the passband's columns; then y on those columns only
         cols = jnp.fft.rfft(c, axis=-1)[..., : kx + 1]
         ft = jnp.fft.fft(cols, axis=-2)
-        ft = jnp.concatenate([ft[:, : ky + 1], ft[:, -ky:]], axis=1) if ky else ft[:, :1]
+        return jnp.concatenate([ft[:, : ky + 1], ft[:, -ky:]], axis=1) if ky else ft[:, :1]
+
+    def _inverse(self, ft, sky):
+        (ky, kx), (cy, cx) = self.block, self.coarse_shape
         ft = ft * self.kernel_ft
         # embed the block into the coarse grid's rfft layout and transform back
         zeros = jnp.zeros((ft.shape[0], cy - 2 * ky - 1, kx + 1), ft.dtype)
