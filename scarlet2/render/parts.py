@@ -10,8 +10,10 @@ fluxes only), most of the model does not change from one likelihood call to the 
 
 :func:`fixed_parts` renders the first two once, through every observation's own renderer (so
 any pixel grid), and :func:`render_parts` adds them to the moving sources' images: per call,
-the observation step (a canvas FFT per band) runs only when something moves. The images are
-those of the full renderer up to rounding (convolution and resampling are linear).
+the observation step runs only when something moves, and then on one single-band canvas per
+moving component where they are fewer than the bands (a sampled star: one forward FFT, not
+one per band). The images are those of the full renderer up to rounding (convolution and
+resampling are linear).
 """
 
 from __future__ import annotations
