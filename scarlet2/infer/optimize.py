@@ -24,6 +24,7 @@ from ..model.scene import Scene
 from ..ops.jit import compiled, platform, to_device
 from ..render.boxes import box_leakage, warn_box_leakage
 from ..render.observe import as_observations, prepare
+from ..render.parts import fixed_parts
 from .objective import loss_flat
 from .packing import pack_host, pack_stepsizes, unpack, unpack_host
 from .uncertainty import uncertainties
@@ -95,10 +96,11 @@ class _State(eqx.Module):
     best_loss: jax.Array
 
 
-def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_iter, chunk: int):
+def _run_chunk(state, scene, renderers, parts, optimizer, stepsizes, steps, rtol, min_iter, chunk: int):
     """Up to ``steps`` (<= chunk) optimizer steps on device; stops early at convergence.
 
-    Returns the new state, the chunk's loss history and chi^2 at the new parameters.
+    ``parts``: the held and free-spectrum sources as observed (:func:`~scarlet2.render.parts.fixed_parts`),
+    or None. Returns the new state, the chunk's loss history and chi^2 at the new parameters.
     """
     grad_fn = jax.value_and_grad(loss_flat)
     history = jnp.full((chunk,), jnp.nan, state.loss.dtype)
@@ -112,7 +114,7 @@ def _run_chunk(state, scene, renderers, optimizer, stepsizes, steps, rtol, min_i
 
     def body(carry):
         s, hist, i = carry
-        loss, g = grad_fn(s.u, scene, renderers)
+        loss, g = grad_fn(s.u, scene, renderers, parts)
         updates, opt_state = optimizer.update(g, s.opt_state, s.u)
         u = s.u + stepsizes * updates
         rel = jnp.abs(s.loss - loss) / jnp.abs(loss)
@@ -207,6 +209,8 @@ def fit(
     stepsizes = pack_stepsizes(core, dtype)
     state = _start(core, optimizer, dtype)
     rtol_a, min_a = to_device(rtol, dtype), to_device(min_iter, jnp.int32)
+    # a scene with held neighbours (``with_free``) renders those once, not at every step
+    parts = fixed_parts(core, renderers)
     run_chunk = compiled(_run_chunk, platform(renderers[0].data), iterative=True)
     history = []
     bar = tqdm(total=max_iter, disable=not progress, desc="fit", unit="it", leave=True)
@@ -220,7 +224,7 @@ def fit(
         steps = min(per_call, max_iter - done)
         start = time.perf_counter()
         state, hist, chi2 = run_chunk(
-            state, core, renderers, optimizer, stepsizes, to_device(steps, jnp.int32), rtol_a, min_a, chunk
+            state, core, renderers, parts, optimizer, stepsizes, to_device(steps, jnp.int32), rtol_a, min_a, chunk
         )
         it, converged, loss = (int(state.it), bool(state.converged), float(state.loss))  # one sync per chunk
         elapsed = time.perf_counter() - start
