@@ -17,6 +17,7 @@ from .infer.detection import detect_peaks
 from .infer.initialization import initialize
 from .infer.objective import log_likelihood
 from .infer.optimize import FitInfo, fit
+from .infer.sample import DivergenceWarning
 from .infer.uncertainty import uncertainties
 from .labeled.fits import from_fits
 from .labeled.posterior import posterior_observations, sample, summary
@@ -45,6 +46,7 @@ __all__ = [
     "ArrayPSF",
     "Background",
     "BoxLeakageWarning",
+    "DivergenceWarning",
     "Component",
     "FitInfo",
     "Frame",

@@ -16,6 +16,7 @@ Needs BlackJAX (``pip install scarlet2[sample]``).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +47,14 @@ TARGET_ACCEPTANCE_X64 = 0.95
 
 #: Without a usable Hessian (not finite), chains start this many parameter step sizes away.
 FALLBACK_JITTER = 0.1
+
+#: :func:`sample` warns (:class:`DivergenceWarning`) when more than this fraction of the draws
+#: after warmup diverged: the draws then do not represent the posterior.
+DIVERGENCE_WARNING = 0.01
+
+
+class DivergenceWarning(UserWarning):
+    """Many NUTS draws after warmup diverged: the chains did not explore the posterior."""
 
 
 @dataclasses.dataclass
@@ -199,6 +208,7 @@ def sample(
     positions = np.concatenate(positions, axis=1)[:, :num_samples]
     stats = {k: np.concatenate([s[k] for s in stats], axis=1)[:, :num_samples] for k in stats[0]}
     stats["step_size"] = np.broadcast_to(np.asarray(eps)[:, None], positions.shape[:2]).copy()
+    warn_divergences(stats["diverging"], u.size, white.ndim == 2)
     return Samples(
         positions,
         stats,
@@ -207,6 +217,27 @@ def sample(
         np.asarray(center),
         np.asarray(white),
         float(target_acceptance),
+    )
+
+
+def warn_divergences(diverging: np.ndarray, n_free: int, whitened: bool) -> None:
+    """Warn when more than :data:`DIVERGENCE_WARNING` of the draws (chain, draw) diverged,
+    naming the count and, for a scene sampled without a Hessian (more than ``MAX_DENSE`` free
+    parameters, e.g. free-form pixels), that cause."""
+    frac = float(np.mean(diverging))
+    if frac <= DIVERGENCE_WARNING:
+        return
+    why = (
+        ""
+        if whitened
+        else f"; its {n_free} free parameters (above {MAX_DENSE}: free-form pixels?) ran without a Hessian's "
+        "whitening. Sample a parametric fit, or hold the free forms with scarlet2.with_free"
+    )
+    warnings.warn(
+        f"{int(np.sum(diverging))} of {diverging.size} draws ({frac:.0%}) diverged after warmup: the draws "
+        f"do not represent the posterior{why}",
+        DivergenceWarning,
+        stacklevel=3,
     )
 
 
@@ -279,4 +310,13 @@ def _render_batch(values, scene, renderer):
     return jax.lax.map(one, values, batch_size=8)
 
 
-__all__ = ["Samples", "chain_sharding", "constrained_draws", "log_density_flat", "render_draws", "sample"]
+__all__ = [
+    "DivergenceWarning",
+    "Samples",
+    "chain_sharding",
+    "constrained_draws",
+    "log_density_flat",
+    "render_draws",
+    "sample",
+    "warn_divergences",
+]
