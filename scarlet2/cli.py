@@ -94,6 +94,7 @@ def _sample(args) -> int:
         progress=not args.quiet,
         dense_mass=args.dense,
         target_acceptance=args.target_accept,
+        free_forms=args.free_forms,
     )
     publish(post, args.out)
     print(
@@ -222,6 +223,7 @@ def main(argv=None) -> int:
     s.add_argument("--samples", type=int, default=1000)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--dense", action="store_true", help="adapt a dense mass matrix (correlated parameters)")
+    s.add_argument("--free-forms", action="store_true", help="sample free-form pixels too (held at the fit by default)")
     s.add_argument(
         "--target-accept",
         type=float,

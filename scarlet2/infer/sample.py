@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InputError
-from ..model.parameter import free_slots
+from ..model.morphology import ArrayMorphology
+from ..model.parameter import free_slots, is_parameter, parameter_names, with_free
 from ..model.scene import Scene
 from ..model.source import Background
 from ..ops.jit import compiled, platform, to_device
@@ -220,6 +221,28 @@ def sample(
     )
 
 
+def hold_free_forms(scene: Scene) -> Scene:
+    """``scene`` with every free-form morphology's pixels held at their values (their spectra,
+    centres and every other free parameter stay free), or ``scene`` itself when it has none.
+
+    Thousands of positivity-constrained pixels put a scene above ``MAX_DENSE`` parameters,
+    where chains run without the Hessian's whitening: on the HSC blend every draw of the
+    default fit's free forms diverged (docs/performance.md).
+    """
+    held = {
+        id(c.morphology.array)
+        for s in scene.sources
+        for c in getattr(s, "components", ())
+        if isinstance(c.morphology, ArrayMorphology)
+    }
+    flat = jax.tree_util.tree_flatten_with_path(scene, is_leaf=is_parameter)[0]
+    pixels = {jax.tree_util.keystr(path).lstrip(".") for path, leaf in flat if id(leaf) in held}
+    names = parameter_names(scene)
+    if not pixels & set(names):
+        return scene
+    return with_free(scene, [n for n in names if n not in pixels])
+
+
 def warn_divergences(diverging: np.ndarray, n_free: int, whitened: bool) -> None:
     """Warn when more than :data:`DIVERGENCE_WARNING` of the draws (chain, draw) diverged,
     naming the count and, for a scene sampled without a Hessian (more than ``MAX_DENSE`` free
@@ -315,6 +338,7 @@ __all__ = [
     "Samples",
     "chain_sharding",
     "constrained_draws",
+    "hold_free_forms",
     "log_density_flat",
     "render_draws",
     "sample",

@@ -18,6 +18,7 @@ from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import initialize
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
+from ..infer.sample import hold_free_forms
 from ..infer.selection import select_points_by_refit
 from ..infer.structure import structured, territories, territory, to_free_form
 from ..infer.uncertainty import MAX_DENSE, fisher_errors
@@ -402,12 +403,21 @@ def result_observations(tree: xr.DataTree) -> list:
     return out
 
 
-def sample_result(tree: xr.DataTree, num_chains=4, num_warmup=500, num_samples=1000, seed=0, **options):
-    """Posterior draws around a fit result's scene (:func:`scarlet2.sample`), as a DataTree."""
+def sample_result(
+    tree: xr.DataTree, num_chains=4, num_warmup=500, num_samples=1000, seed=0, free_forms=False, **options
+):
+    """Posterior draws around a fit result's scene (:func:`scarlet2.sample`), as a DataTree.
+
+    Free-form morphologies' pixels are held at their fitted values unless ``free_forms``
+    (:func:`~scarlet2.infer.sample.hold_free_forms`: NUTS does not mix over thousands of
+    unwhitened pixels); their spectra and centres are sampled with every other parameter.
+    """
     from .posterior import sample
     from .store import scene_from_dataset
 
     scene = scene_from_dataset(tree["scene"].to_dataset())
+    if not free_forms:
+        scene = hold_free_forms(scene)
     return sample(scene, result_observations(tree), num_chains, num_warmup, num_samples, seed, **options)
 
 
