@@ -16,10 +16,12 @@ from ..infer.defaults import SELECTED_POINT_THRESHOLD
 from ..infer.detection import detect_peaks, detect_positions
 from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import initialize
+from ..infer.merge import close_pairs, without_sources
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
 from ..infer.sample import hold_free_forms
 from ..infer.selection import select_points_by_refit
+from ..infer.spectra import solve_linear_spectra
 from ..infer.structure import structured, territories, territory, to_free_form
 from ..infer.uncertainty import MAX_DENSE, fisher_errors
 from ..model import grids
@@ -115,6 +117,11 @@ def fit_dataset(
         detection's) sources in the result's catalog, marked ``found_in_residual``;
         ``result["fit"].attrs["residual_sources"]`` counts them. One observation on the model's
         grid only.
+
+        Last (one observation, not a given scene), sources whose fitted centres lie within
+        :data:`~scarlet2.infer.merge.MERGE_DISTANCE` of a brighter one's are dropped onto it
+        and the rest refitted (a catalogue's sources all stay); ``result["fit"].attrs["merged"]``
+        counts them.
     fit_options
         Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
     """
@@ -208,6 +215,18 @@ def fit_dataset(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
                 fitted, info = fit(fitted.replace_sources([*fitted.sources, *hidden]), obs, **fit_options)
+    merged = {}
+    if not joint and not isinstance(model, Scene):
+        # two peaks on one object (a compact galaxy beside a neighbour, a residual peak on a
+        # profile fitted wrong) end as two models on it; a catalogue's sources all stay
+        n_listed = len(fitted.sources) - len(extra)  # residual sources come last
+        merged = close_pairs(fitted, protected=range(n_listed) if catalog is not None else ())
+        if merged:
+            late = [i for i in range(n_listed, len(fitted.sources)) if i not in merged]
+            extra = [fitted.sources[i] for i in late]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
+                fitted, info = fit(solve_linear_spectra(without_sources(fitted, merged), obs), obs, **fit_options)
     if grow_boxes and np.any(info.box_leakage > BOX_LEAKAGE_WARNING):
         # profiles that grew far in that refit: one more fit (a few percent is not worth one)
         bigger, more = _grown(fitted)
@@ -237,6 +256,7 @@ def fit_dataset(
     result["fit"].attrs["points_selected"] = len(selected)
     result["fit"].attrs["free_form"] = len(freed)
     result["fit"].attrs["residual_sources"] = len(extra)
+    result["fit"].attrs["merged"] = len(merged)
     n = result["catalog"].sizes["source"]
     found_late = np.arange(n) >= n - len(extra)  # appended after the catalogue's or detection's sources
     result["catalog"] = result["catalog"].to_dataset().assign(found_in_residual=("source", found_late))

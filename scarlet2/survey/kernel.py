@@ -26,6 +26,7 @@ from ..infer.defaults import MIN_EXTENDED_SNR
 from ..infer.detection import detect_peaks
 from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import SOURCE_KINDS, initialize, kind_template
+from ..infer.merge import close_pairs
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
 from ..infer.spectra import linear_flux_errors, solve_linear_spectra
@@ -138,7 +139,7 @@ class RegionResult:
     model: np.ndarray  # (band, core y, core x)
     residual: np.ndarray  # NaN where masked
     catalog: dict  # column -> array over owned sources (see catalog_columns)
-    record: dict  # n_detected, n_sources, chi2_dof, iterations, converged, structure, seconds
+    record: dict  # n_detected, n_residual, n_merged, n_sources, chi2_dof, iterations, converged, structure, seconds
 
 
 def bucket(n: int) -> int:
@@ -229,6 +230,15 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
             scene, obs, settings, region, least=least, optimizer=REFIT_OPTIMIZER
         )
         iterations += info.iterations
+    n_found = len(pos)
+    # two peaks on one object (a compact galaxy beside a neighbour) end as two models on it
+    drops = close_pairs(fitted, among=real)
+    if drops:
+        pos, snr, peaks, scene = _merged(fitted, real, drops, pos, snr, peaks)
+        fitted, info, real, hold, structure = _fit_canonical(
+            scene, obs, settings, region, least=_counts(structure), optimizer=REFIT_OPTIMIZER
+        )
+        iterations += info.iterations
     model = np.asarray(render(fitted, obs))
     if not (np.isfinite(info.chi2) and np.all(np.isfinite(model))):
         raise FloatingPointError(f"region {region.name}: the fit ended with a non-finite loss or model")
@@ -248,7 +258,8 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
         n_sources=int(owned.sum()),
         chi2_dof=float(info.chi2_dof),
         iterations=int(iterations),
-        n_residual=int(len(pos) - record["n_detected"]),
+        n_residual=int(n_found - record["n_detected"]),
+        n_merged=len(drops),
         converged=int(info.converged),
         structure=structure,
         seconds=time.perf_counter() - start,
@@ -259,6 +270,23 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
         table,
         record,
     )
+
+
+def _merged(fitted, real, drops, pos, snr, peaks):
+    """The fitted scene without the sources ``drops`` maps to the ones taking their light
+    (:func:`~scarlet2.infer.merge.close_pairs`), ghosts left out, and the detections of those
+    that stay. A merged source is owned where the stronger of its peaks lies: the peak a
+    neighbouring region, seeing the same pixels, would find too."""
+    row = {s: k for k, s in enumerate(real)}  # scene index -> detection row
+    peaks, snr = peaks.copy(), snr.copy()
+    for gone, kept in drops.items():
+        a, b = row[kept], row[gone]
+        if snr[b] > snr[a]:
+            peaks[a], snr[a] = peaks[b], snr[b]
+    keep = [k for k, i in enumerate(real) if i not in drops]
+    sky = [src for src in fitted.sources if isinstance(src, Background)]
+    scene = fitted.replace_sources([*sky, *(fitted.sources[real[k]] for k in keep)])
+    return pos[keep], snr[keep], peaks[keep], scene
 
 
 def _initialize(obs, positions, settings: SurveySettings, background=None):
