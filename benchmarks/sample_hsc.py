@@ -28,6 +28,11 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--dense", action="store_true")
     p.add_argument("--model", default="parametric", help="the fit's model (fit_dataset's model=)")
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="the fit without free forms and residual sources (the 88-parameter scene of the first rows)",
+    )
     p.add_argument("--target", type=float, default=0.9, help="target acceptance of the step size adaptation")
     p.add_argument("--once", action="store_true", help="one call only (no compiled second call)")
     p.add_argument("--save", help="write the posterior tree to this Zarr store")
@@ -45,9 +50,10 @@ def main(argv=None):
     ds = sc.from_arrays(d["images"].astype(dtype), variance=d["variance"].astype(dtype), psf=d["psfs"],
                         bands=list(d["filters"]), instrument="HSC", pixel_scale=0.168)  # fmt: skip
     cat = catalog_dataset(np.stack([d["catalog"]["y"], d["catalog"]["x"]], 1))
-    # the parametric model (#24's acceptance scene): the default adds free forms, thousands of
-    # pixels that NUTS cannot whiten (every draw diverged there, docs/performance.md)
-    result = ds.scarlet.fit(catalog=cat, model=a.model, progress=False)
+    # the default fit adds free forms and residual sources; sampling holds the free forms'
+    # pixels (thousands NUTS cannot whiten: every draw diverged there, docs/performance.md)
+    plain = dict(free_form=False, residual_detection=False) if a.plain else {}
+    result = ds.scarlet.fit(catalog=cat, model=a.model, progress=False, **plain)
     times = []
     for _ in range(1 if a.once else 2):  # the second call: same structure, no compilation
         t0 = time.perf_counter()
@@ -69,7 +75,8 @@ def main(argv=None):
     fisher = result.scarlet.catalog["flux_err"].values
     stats = post["sample_stats"]
     record = {
-        "x64": a.x64, "model": a.model, "dense": a.dense, "chains": a.chains, "warmup": a.warmup, "samples": a.samples,
+        "x64": a.x64, "model": a.model + (" plain" if a.plain else ""), "dense": a.dense, "chains": a.chains,
+        "warmup": a.warmup, "samples": a.samples,
         "n_free": int(sum(post["posterior"][v].isel(chain=0, draw=0).size for v in post["posterior"].data_vars
                           if v != "flux")),
         "target_acceptance": a.target, "first_s": round(times[0], 2), "second_s": round(times[-1], 2),

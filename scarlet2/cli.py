@@ -228,8 +228,7 @@ def main(argv=None) -> int:
         "--target-accept",
         type=float,
         default=None,
-        help="mean acceptance the step size is adapted to (fewer divergences when higher; "
-        "default 0.9, 0.95 for float64 chains)",
+        help="mean acceptance the step size is adapted to (fewer divergences when higher; default 0.9)",
     )
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

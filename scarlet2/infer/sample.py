@@ -42,9 +42,10 @@ INIT_JITTER = 0.5
 #: Mean acceptance probability the warmup adapts the step size to (Stan's adapt_delta), for
 #: float32 chains ...
 TARGET_ACCEPTANCE = 0.9
-#: ... and for float64 ones: their adapted steps come out about twice as long, and on the HSC
-#: blend one draw in 4000 diverged at 0.9, none at 0.95 (for 7% more time; docs/performance.md).
-TARGET_ACCEPTANCE_X64 = 0.95
+#: ... and for float64 ones. On the HSC blend's parametric fit one float64 draw in 4000 diverged
+#: at 0.9 (none at 0.95), on its default fit none; 0.95 halved the float64 ESS per second of the
+#: side-by-side benchmark on two seeds of three (docs/performance.md).
+TARGET_ACCEPTANCE_X64 = 0.9
 
 #: Without a usable Hessian (not finite), chains start this many parameter step sizes away.
 FALLBACK_JITTER = 0.1
