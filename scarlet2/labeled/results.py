@@ -16,7 +16,7 @@ from ..infer.defaults import SELECTED_POINT_THRESHOLD
 from ..infer.detection import detect_peaks, detect_positions
 from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import initialize
-from ..infer.merge import close_pairs, without_sources
+from ..infer.merge import redundant_pairs, without_sources
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
 from ..infer.sample import hold_free_forms
@@ -119,8 +119,9 @@ def fit_dataset(
         grid only.
 
         Last (one observation, not a given scene), sources whose fitted centres lie within
-        :data:`~scarlet2.infer.merge.MERGE_DISTANCE` of a brighter one's are dropped onto it
-        and the rest refitted (a catalogue's sources all stay); ``result["fit"].attrs["merged"]``
+        :data:`~scarlet2.infer.merge.MERGE_DISTANCE` of a brighter one's, which explains their
+        light as well (:func:`~scarlet2.infer.merge.redundant_pairs`), are dropped onto it and
+        the rest refitted (a catalogue's sources all stay); ``result["fit"].attrs["merged"]``
         counts them.
     fit_options
         Passed to :func:`scarlet2.fit` (``max_iter``, ``rtol``, ``optimizer``, ``progress``...).
@@ -216,11 +217,11 @@ def fit_dataset(
                 warnings.simplefilter("ignore", BoxLeakageWarning)  # said below, for this context
                 fitted, info = fit(fitted.replace_sources([*fitted.sources, *hidden]), obs, **fit_options)
     merged = {}
-    if not joint and not isinstance(model, Scene):
+    if not joint and not isinstance(model, Scene) and anchor is not None:
         # two peaks on one object (a compact galaxy beside a neighbour, a residual peak on a
         # profile fitted wrong) end as two models on it; a catalogue's sources all stay
         n_listed = len(fitted.sources) - len(extra)  # residual sources come last
-        merged = close_pairs(fitted, protected=range(n_listed) if catalog is not None else ())
+        merged = redundant_pairs(fitted, anchor, protected=range(n_listed) if catalog is not None else ())
         if merged:
             late = [i for i in range(n_listed, len(fitted.sources)) if i not in merged]
             extra = [fitted.sources[i] for i in late]

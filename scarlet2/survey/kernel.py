@@ -26,7 +26,7 @@ from ..infer.defaults import MIN_EXTENDED_SNR
 from ..infer.detection import detect_peaks
 from ..infer.flux_errors import marginal_flux_errors
 from ..infer.initialization import SOURCE_KINDS, initialize, kind_template
-from ..infer.merge import close_pairs
+from ..infer.merge import redundant_pairs
 from ..infer.optimize import fit
 from ..infer.residual import residual_peaks
 from ..infer.spectra import linear_flux_errors, solve_linear_spectra
@@ -232,7 +232,7 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
         iterations += info.iterations
     n_found = len(pos)
     # two peaks on one object (a compact galaxy beside a neighbour) end as two models on it
-    drops = close_pairs(fitted, among=real)
+    drops = redundant_pairs(fitted, obs, among=real)
     if drops:
         pos, snr, peaks, scene = _merged(fitted, real, drops, pos, snr, peaks)
         fitted, info, real, hold, structure = _fit_canonical(
@@ -274,7 +274,7 @@ def fit_region(region: Region, image, weight, psf, bands, wcs, settings: SurveyS
 
 def _merged(fitted, real, drops, pos, snr, peaks):
     """The fitted scene without the sources ``drops`` maps to the ones taking their light
-    (:func:`~scarlet2.infer.merge.close_pairs`), ghosts left out, and the detections of those
+    (:func:`~scarlet2.infer.merge.redundant_pairs`), ghosts left out, and the detections of those
     that stay. A merged source is owned where the stronger of its peaks lies: the peak a
     neighbouring region, seeing the same pixels, would find too."""
     row = {s: k for k, s in enumerate(real)}  # scene index -> detection row

@@ -3,7 +3,7 @@
 import numpy as np
 
 import scarlet2 as sc
-from scarlet2.infer.merge import MERGE_DISTANCE, close_pairs, without_sources
+from scarlet2.infer.merge import MERGE_DISTANCE, close_pairs, merge_tests, redundant_pairs, without_sources
 
 
 def _scene(centres, fluxes):
@@ -39,11 +39,23 @@ def test_a_catalogue_source_is_never_replaced():
     assert close_pairs(scene, protected=[1, 3, 4]) == {2: 1}
 
 
-def test_close_sources_of_different_colours_both_stay():
-    frame = sc.Frame(["g", "r", "i"], (40, 40))
+def test_light_the_data_tell_apart_keeps_both():
+    # a blue star on a red galaxy 1.2 px away against a galaxy and a faint copy of itself
+    # (colours alike too: the chi^2 test alone is checked here)
+    bands = ["g", "r", "i"]
+    psf = sc.GaussianPSF(1.2)
+    frame = sc.Frame(bands, (48, 48), psf=sc.GaussianPSF(0.7))
     with sc.Scene(frame) as scene:
-        sc.PointSource((10.0, 10.0), spectrum=np.array([18.0, 30.0, 33.0]), box=15)  # blue
-        sc.PointSource((10.0, 11.2), spectrum=np.array([1.0, 6.0, 19.0]), box=15)  # red
-        sc.PointSource((20.0, 20.0), spectrum=np.array([18.0, 30.0, 33.0]), box=15)
-        sc.PointSource((20.0, 21.2), spectrum=np.array([9.0, 16.0, 16.0]), box=15)  # the same colour
-    assert close_pairs(scene) == {3: 2}
+        sc.PointSource((12.0, 12.0), spectrum=np.array([300.0, 250.0, 200.0]), box=15)
+        sc.Source((12.0, 13.2), spectrum=np.array([20.0, 120.0, 400.0]), morphology=sc.Sersic(1.0, 2.5), box=31)
+        sc.Source((32.0, 32.0), spectrum=np.array([200.0, 300.0, 400.0]), morphology=sc.Sersic(1.0, 2.5), box=31)
+        sc.Source((32.0, 33.0), spectrum=np.array([20.0, 30.0, 40.0]), morphology=sc.Sersic(1.0, 2.5), box=31)
+    blank = sc.Observation(np.zeros((3, 48, 48)), weights=np.ones((3, 48, 48)), psf=psf, bands=bands)
+    data = np.asarray(sc.render(scene, blank)) + np.random.default_rng(1).normal(0, 1, (3, 48, 48))
+    obs = sc.Observation(data, weights=np.ones((3, 48, 48)), psf=psf, bands=bands)
+    pairs = close_pairs(scene)
+    assert pairs == {1: 0, 3: 2}  # by position: the galaxy is the fainter in total
+    tests = merge_tests(scene, obs, pairs)
+    assert tests[1][0] > tests[1][1]  # the star scaled per band leaves the galaxy's light
+    assert tests[3][0] < tests[3][1]  # the same profile twice: one explains both
+    assert redundant_pairs(scene, obs) == {3: 2}
