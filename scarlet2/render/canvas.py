@@ -90,7 +90,7 @@ def _groups(scene, select: str = "all"):
         boxes = [(max(m[1].box),) * 2 for m in members]
         for j, i in _partition(boxes):
             groups[(structure, boxes[j])] = members[j:i]
-    keep = _SELECT[select]
+    keep = select if callable(select) else _SELECT[select]
     picked = {key: [m for m in members if keep(m[1])] for key, members in groups.items()}
     return {key: members for key, members in picked.items() if members}
 
@@ -188,8 +188,9 @@ def _crop(scratch, geometry: Geometry, border: int):
 
 
 def selected_sources(scene, select: str = "all"):
-    """The sources with components that ``select`` (:data:`_SELECT`) picks (static)."""
-    keep = _SELECT[select]
+    """The sources with components that ``select`` (:data:`_SELECT`, or a predicate of a
+    source) picks (static)."""
+    keep = select if callable(select) else _SELECT[select]
     return [s for s in scene.sources if getattr(s, "components", ()) and keep(s)]
 
 

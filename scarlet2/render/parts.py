@@ -12,8 +12,10 @@ fluxes only), most of the model does not change from one likelihood call to the 
 any pixel grid), and :func:`render_parts` adds them to the moving sources' images: per call,
 the observation step runs only when something moves, and then on one single-band canvas per
 moving component where they are fewer than the bands (a sampled star: one forward FFT, not
-one per band). The images are those of the full renderer up to rounding (convolution and
-resampling are linear).
+one per band). Moving point sources skip the canvas altogether where every observation is on
+the frame's grid: each is its observation's PSF moved into place in a small stamp
+(:mod:`.points`). The images are those of the full renderer up to rounding (convolution and
+resampling are linear) and the light a point's stamp leaves out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from jaxtyping import Array
 
 from ..ops.jit import compiled, platform
 from .canvas import (
+    has_free,
+    moves,
     render_canvas,
     render_sky,
     selected_components,
@@ -33,6 +37,7 @@ from .canvas import (
     unit_canvases,
 )
 from .convolve import add_sky, take_bands
+from .points import PointTransfer, is_point, point_images, point_transfer
 
 #: The linear components' images take n x bands x pixels of every observation; above this many
 #: bytes in all they are rendered on every call instead (as moving sources).
@@ -40,12 +45,14 @@ UNIT_BYTES = 2**28
 
 
 class Parts(eqx.Module):
-    """Per renderer: the held sources as observed (bands, y, x; no sky) and the linear
-    components' unit-spectrum images (n, bands, y, x), or None where there are none."""
+    """Per renderer: the held sources as observed (bands, y, x; no sky), the linear
+    components' unit-spectrum images (n, bands, y, x), or None where there are none, and the
+    stamp of a moving point (None for all renderers when some renderer has none)."""
 
     held: tuple[Array | None, ...]
     units: tuple[Array | None, ...]
     linear: bool = eqx.field(static=True)  # whether the units are used (else linear sources move)
+    points: tuple[PointTransfer, ...] | None = None
 
 
 def fixed_parts(scene, renderers) -> Parts | None:
@@ -59,7 +66,28 @@ def fixed_parts(scene, renderers) -> Parts | None:
     use_linear = bool(linear) and size <= UNIT_BYTES
     if not held and not use_linear:
         return None
-    return compiled(_render_fixed, platform(renderers[0].data))(scene, renderers, bool(held), use_linear)
+    parts = compiled(_render_fixed, platform(renderers[0].data))(scene, renderers, bool(held), use_linear)
+    if selected_sources(scene, _moving_points(use_linear)):
+        transfers = tuple(point_transfer(r, scene.frame.psf) for r in renderers)
+        if all(t is not None for t in transfers):
+            parts = Parts(parts.held, parts.units, parts.linear, transfers)
+    return parts
+
+
+def _moving(linear: bool):
+    """Which sources a call renders: those that move, or every free one when the linear
+    components' images are not kept."""
+    return moves if linear else has_free
+
+
+def _moving_points(linear: bool):
+    base = _moving(linear)
+    return lambda s: base(s) and is_point(s)
+
+
+def _moving_shapes(linear: bool):
+    base = _moving(linear)
+    return lambda s: base(s) and not is_point(s)
 
 
 def _render_fixed(scene, renderers, with_held: bool, with_linear: bool):
@@ -83,8 +111,14 @@ def render_parts(scene, renderers, parts: Parts, stack=stack_values):
     canvases (one forward transform each, ``renderer.components``); more, as one canvas.
     """
     geometry, dtype = renderers[0].geometry, renderers[0].data.dtype
-    moving = "moving" if parts.linear else "free"
+    moving = _moving(parts.linear) if parts.points is None else _moving_shapes(parts.linear)
     comps = selected_components(scene, moving)
+    points = [] if parts.points is None else selected_components(scene, _moving_points(parts.linear))
+    if points:
+        point_spectra = stack([c.spectrum for c, _ in points]).astype(dtype)
+        hi = jnp.asarray([n - 1 for n in scene.frame.shape], jnp.int32)
+        origins = jnp.clip(jnp.stack([s.origin for _, s in points]), 0, hi)
+        centers = origins.astype(dtype) + stack([s.offset for _, s in points]).astype(dtype)
     canvas = units = None
     if comps and any(len(comps) >= len(r.band_index) for r in renderers):
         canvas = render_canvas(scene, geometry, dtype, stack, select=moving)
@@ -96,13 +130,16 @@ def render_parts(scene, renderers, parts: Parts, stack=stack_values):
         spectra = stack([c.spectrum for c, _ in selected_components(scene, "linear")]).astype(dtype)
     sky = render_sky(scene)
     images = []
-    for r, held, linear in zip(renderers, parts.held, parts.units, strict=True):
+    transfers = parts.points or (None,) * len(renderers)
+    for r, held, linear, transfer in zip(renderers, parts.held, parts.units, transfers, strict=True):
         if not comps:
             img = jnp.zeros(r.data.shape, dtype)
         elif len(comps) < len(r.band_index):
             img = r.components(units, moving_spectra)
         else:
             img = r(canvas)
+        if points:
+            img = img + point_images(transfer, centers, point_spectra, r.band_index, r.data.shape[-2:])
         if held is not None:
             img = img + held
         if linear is not None:
