@@ -109,11 +109,14 @@ def point_images(
     corner = whole.astype(jnp.int32) - jnp.asarray([h // 2, w // 2], jnp.int32) + jnp.asarray([h, w], jnp.int32)
     corner = jnp.clip(corner, 0, jnp.asarray([ny + h, nx + w], jnp.int32))
     zero = jnp.zeros((), jnp.int32)
+
+    def add(out, args):  # a scan of in-place updates: the program does not grow with the points
+        stamp, (y, x) = args
+        window = jax.lax.dynamic_slice(out, (zero, y, x), stamp.shape)
+        return jax.lax.dynamic_update_slice(out, window + stamp, (zero, y, x)), None
+
     out = jnp.zeros((stamps.shape[1], ny + 2 * h, nx + 2 * w), dtype)
-    for i in range(stamps.shape[0]):  # few moving points: a loop of in-place updates
-        at_i = (zero, corner[i, 0], corner[i, 1])
-        window = jax.lax.dynamic_slice(out, at_i, stamps.shape[1:])
-        out = jax.lax.dynamic_update_slice(out, window + stamps[i], at_i)
+    out = jax.lax.scan(add, out, (stamps, corner))[0]
     return out[:, h : h + ny, w : w + nx]
 
 

@@ -97,3 +97,23 @@ def test_the_log_density_gradient_moves_the_star_where_the_data_are():
 def _observation(data):
     psf = PSF.drawImage(nx=PSF_SIZE, ny=PSF_SIZE, scale=1.0).array
     return sc.Observation(data, weights=np.ones_like(data), psf=np.stack([psf, psf]) / psf.sum(), bands=["g", "r"])
+
+
+def test_two_moving_stars_add_up():
+    psf = PSF.drawImage(nx=PSF_SIZE, ny=PSF_SIZE, scale=1.0).array
+    obs = sc.Observation(np.zeros((2, *SHAPE)), weights=np.ones((2, *SHAPE)), psf=np.stack([psf, psf]) / psf.sum(),
+                         bands=["g", "r"])  # fmt: skip
+    centers = [(14.3, 20.6), (30.8, 33.2)]
+    with sc.Scene(sc.Frame(["g", "r"], SHAPE)) as scene:
+        sc.PointSource(centers[0], spectrum=[1.0, 2.0], box=15)
+        sc.PointSource(centers[1], spectrum=[3.0, 0.5], box=15)
+        sc.Source((40.0, 8.0), spectrum=[5.0, 5.0], morphology=sc.Sersic(1.0, 2.0, (0.1, 0.0)), box=25)
+    free = [f"sources[{i}].{p}" for i in (0, 1) for p in ("offset", "components[0].spectrum")]
+    core, renderers = prepare(sc.with_free(scene, free), [obs])
+    parts = fixed_parts(core, renderers)
+    assert parts.points is not None
+    image = np.asarray(render_parts(core, renderers, _star_only(parts))[0])
+    truth = np.stack(
+        [1.0 * _drawn(centers[0]) + 3.0 * _drawn(centers[1]), 2.0 * _drawn(centers[0]) + 0.5 * _drawn(centers[1])]
+    )
+    assert np.abs(image - truth).max() < 1e-3 * truth.max()
